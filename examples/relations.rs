@@ -1,0 +1,118 @@
+//! The user/product story: products attached to a new user through either side of the
+//! relationship, and a new user's id copied into a product before the flush.
+//!
+//! Run with `cargo run --example relations` (a fresh SQLite file in the temp directory), or
+//! give a database path: `cargo run --example relations -- shop.db`.
+
+use orm_core::prelude::*;
+
+#[derive(Model, Debug)]
+#[model(table = "user")]
+pub struct User {
+    #[key]
+    pub id: Id<User>,
+    pub name: String,
+    #[has_many(back_populates = "user")]
+    pub products: HasMany<Product>,
+}
+
+#[derive(Model, Debug)]
+#[model(table = "product")]
+pub struct Product {
+    #[key]
+    pub id: Id<Product>,
+    pub name: String,
+    #[belongs_to(back_populates = "products")]
+    pub user: Id<User>,
+}
+
+impl Product {
+    /// A product without a user yet; the user is set through the parent's collection.
+    pub fn named(name: &str) -> Self {
+        Product::new(name, Id::unset())
+    }
+}
+
+/// Prints the statements the last flush ran.
+fn show(db: &mut Session) {
+    for s in db.take_statements() {
+        if s.sql.starts_with("INSERT") || s.sql.starts_with("UPDATE") {
+            let params: Vec<String> = s.params.iter().map(|p| p.to_string()).collect();
+            println!("    {}  -- [{}]", s.sql, params.join(", "));
+        }
+    }
+}
+
+fn main() -> orm_core::Result<()> {
+    let path = std::env::args().nth(1).map_or_else(
+        || std::env::temp_dir().join(format!("orm-relations-{}.db", std::process::id())),
+        std::path::PathBuf::from,
+    );
+    let mut db = Session::open(&path)?;
+    println!("database: {}", path.display());
+    db.drop_all::<(User, Product)>()?;
+    db.create_all::<(User, Product)>()?;
+    db.log_statements(true);
+
+    println!("\n1. The parent set on the child: Product::new(\"A\", alice)");
+    let alice = db.add(User::new("Alice"));
+    let a = db.add(Product::new("A", alice));
+    let b = db.add(Product::new("B", alice));
+    assert_eq!(db[alice].products, [a, b]); // back-populated at once
+    println!(
+        "   before commit: alice.id = {}, a.user = {}",
+        db[alice].id, db[a].user
+    );
+    db.commit()?;
+    show(&mut db);
+    println!(
+        "   after commit:  alice.id = {}, a.user = {}, b.user = {}",
+        db[alice].id, db[a].user, db[b].user
+    );
+    assert_eq!(db[a].user, db[alice].id);
+
+    println!("\n2. The children set on the parent: db.set(kyle, User::products, [c, d])");
+    let kyle = db.add(User::new("Kyle"));
+    let c = db.add(Product::named("C"));
+    let d = db.add(Product::named("D"));
+    db.set(kyle, User::products, [c, d])?; // c.user and d.user follow
+    println!(
+        "   before commit: kyle.id = {}, c.user = {}",
+        db[kyle].id, db[c].user
+    );
+    db.commit()?;
+    show(&mut db);
+    println!(
+        "   after commit:  kyle.id = {}, c.user = {}, d.user = {}",
+        db[kyle].id, db[c].user, db[d].user
+    );
+    assert_eq!(db[c].user, db[kyle].id);
+
+    println!("\n3. A new user's id copied into a product before the flush");
+    let dave = db.add(User::new("Dave"));
+    let dave_id = db[dave].id;
+    println!(
+        "   dave.id = {dave_id} (asking for its number now: {})",
+        dave_id.value().unwrap_err()
+    );
+    let e = db.add(Product::new("E", dave_id));
+    db.commit()?;
+    show(&mut db);
+    println!(
+        "   after commit:  dave.id = {}, e.user = {}",
+        db[dave].id, db[e].user
+    );
+    assert_eq!(db[e].user, db[dave].id);
+
+    println!("\nRows in the database:");
+    let mut names = Vec::new();
+    for u in db.all::<User>()? {
+        for p in db.load(u, User::products)? {
+            names.push(format!("{} owns {}", db[u].name, db[p].name));
+        }
+    }
+    for n in names {
+        println!("   {n}");
+    }
+    Ok(())
+}

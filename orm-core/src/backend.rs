@@ -1,0 +1,218 @@
+//! The small connection interface the session drives, and its SQLite implementation.
+
+use crate::error::{DbErrorKind, Error, Params, Result};
+use crate::model::RawRow;
+use crate::sql::{Dialect, Sqlite};
+use crate::value::{SqlType, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef as SqliteRef};
+
+/// One open database connection.
+pub trait Connection {
+    /// The SQL dialect of this database.
+    fn dialect(&self) -> &'static dyn Dialect;
+    /// Runs a statement (prepared once and cached) and returns the rows it changed.
+    fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize>;
+    /// Runs a query (prepared once and cached), calling `each` for every row.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+    ) -> Result<()>;
+    /// Runs a statement without parameters or caching (transaction control, DDL).
+    fn execute_batch(&mut self, sql: &str) -> Result<()>;
+}
+
+/// SQLite through rusqlite; foreign keys are enforced on every connection.
+pub struct SqliteConnection {
+    conn: rusqlite::Connection,
+}
+
+impl SqliteConnection {
+    /// Opens (creating if needed) a database file, with WAL and foreign keys on.
+    pub fn open(path: &std::path::Path) -> Result<Self> {
+        let conn = rusqlite::Connection::open(path).map_err(connect_error)?;
+        let c = Self::configure(conn)?;
+        c.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(connect_error)?;
+        c.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(connect_error)?;
+        Ok(c)
+    }
+
+    /// Opens a private in-memory database, with foreign keys on.
+    pub fn open_in_memory() -> Result<Self> {
+        Self::configure(rusqlite::Connection::open_in_memory().map_err(connect_error)?)
+    }
+
+    fn configure(conn: rusqlite::Connection) -> Result<Self> {
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(connect_error)?;
+        let on: bool = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .map_err(connect_error)?;
+        if !on {
+            return Err(Error::Connect {
+                message: "this SQLite build cannot enforce foreign keys".into(),
+                source: "PRAGMA foreign_keys stayed off".into(),
+            });
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(connect_error)?;
+        conn.set_prepared_statement_cache_capacity(256);
+        Ok(SqliteConnection { conn })
+    }
+}
+
+fn connect_error(e: rusqlite::Error) -> Error {
+    Error::Connect {
+        message: e.to_string(),
+        source: Box::new(e),
+    }
+}
+
+fn db_error(e: rusqlite::Error, sql: &str, params: &[ValueRef<'_>]) -> Error {
+    use rusqlite::ffi::ErrorCode;
+    let kind = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match (f.code, f.extended_code) {
+            (_, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+            | (_, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => DbErrorKind::UniqueViolation,
+            (_, rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => DbErrorKind::ForeignKeyViolation,
+            (_, rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL) => DbErrorKind::NotNullViolation,
+            (ErrorCode::DatabaseBusy, _) | (ErrorCode::DatabaseLocked, _) => DbErrorKind::Busy,
+            _ => DbErrorKind::Other,
+        },
+        _ => DbErrorKind::Other,
+    };
+    Error::Database {
+        kind,
+        message: e.to_string(),
+        sql: sql.to_owned(),
+        params: Params(params.iter().map(|p| p.into_owned()).collect()),
+        source: Box::new(e),
+    }
+}
+
+struct Bind<'a>(ValueRef<'a>);
+
+impl rusqlite::ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            ValueRef::Null => SqliteRef::Null,
+            ValueRef::Bool(v) => SqliteRef::Integer(v.into()),
+            ValueRef::I16(v) => SqliteRef::Integer(v.into()),
+            ValueRef::I32(v) => SqliteRef::Integer(v.into()),
+            ValueRef::I64(v) => SqliteRef::Integer(v),
+            ValueRef::F32(v) => SqliteRef::Real(v.into()),
+            ValueRef::F64(v) => SqliteRef::Real(v),
+            ValueRef::Text(v) => SqliteRef::Text(v.as_bytes()),
+            ValueRef::Blob(v) => SqliteRef::Blob(v),
+        }))
+    }
+}
+
+impl RawRow for rusqlite::Row<'_> {
+    fn value(&self, index: usize, _ty: SqlType) -> std::result::Result<ValueRef<'_>, String> {
+        Ok(match self.get_ref(index).map_err(|e| e.to_string())? {
+            SqliteRef::Null => ValueRef::Null,
+            SqliteRef::Integer(v) => ValueRef::I64(v),
+            SqliteRef::Real(v) => ValueRef::F64(v),
+            SqliteRef::Text(t) => {
+                ValueRef::Text(std::str::from_utf8(t).map_err(|e| e.to_string())?)
+            }
+            SqliteRef::Blob(b) => ValueRef::Blob(b),
+        })
+    }
+}
+
+impl Connection for SqliteConnection {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| db_error(e, sql, params))?;
+        stmt.execute(rusqlite::params_from_iter(params.iter().map(|v| Bind(*v))))
+            .map_err(|e| db_error(e, sql, params))
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| db_error(e, sql, params))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter().map(|v| Bind(*v))))
+            .map_err(|e| db_error(e, sql, params))?;
+        while let Some(row) = rows.next().map_err(|e| db_error(e, sql, params))? {
+            each(row)?;
+        }
+        Ok(())
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        self.conn
+            .execute_batch(sql)
+            .map_err(|e| db_error(e, sql, &[]))
+    }
+}
+
+/// A statement the session ran, as recorded by [`Session::log_statements`](crate::Session::log_statements).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedStatement {
+    /// The SQL text.
+    pub sql: String,
+    /// The bound parameters.
+    pub params: Vec<crate::value::Value>,
+}
+
+/// The session's connection, with the statement log in front of it.
+pub(crate) struct Conn {
+    pub(crate) inner: Box<dyn Connection>,
+    pub(crate) log: Option<Vec<LoggedStatement>>,
+}
+
+impl Conn {
+    pub(crate) fn dialect(&self) -> &'static dyn Dialect {
+        self.inner.dialect()
+    }
+
+    fn record(&mut self, sql: &str, params: &[ValueRef<'_>]) {
+        if let Some(log) = &mut self.log {
+            log.push(LoggedStatement {
+                sql: sql.to_owned(),
+                params: params.iter().map(|p| p.into_owned()).collect(),
+            });
+        }
+    }
+
+    pub(crate) fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
+        self.record(sql, params);
+        self.inner.execute(sql, params)
+    }
+
+    pub(crate) fn query(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+    ) -> Result<()> {
+        self.record(sql, params);
+        self.inner.query(sql, params, each)
+    }
+
+    pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        self.record(sql, &[]);
+        self.inner.execute_batch(sql)
+    }
+}

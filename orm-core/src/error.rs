@@ -1,0 +1,180 @@
+//! The one error type of the crate.
+
+use crate::value::Value;
+use std::fmt;
+
+/// What kind of database failure happened, the same on every backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DbErrorKind {
+    /// A `UNIQUE` or `PRIMARY KEY` constraint was violated.
+    UniqueViolation,
+    /// A `FOREIGN KEY` constraint was violated.
+    ForeignKeyViolation,
+    /// A `NOT NULL` constraint was violated.
+    NotNullViolation,
+    /// Another connection holds a lock the statement needs, or the transaction must be retried.
+    Busy,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for DbErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DbErrorKind::UniqueViolation => "unique violation",
+            DbErrorKind::ForeignKeyViolation => "foreign key violation",
+            DbErrorKind::NotNullViolation => "not-null violation",
+            DbErrorKind::Busy => "database busy",
+            DbErrorKind::Other => "database error",
+        })
+    }
+}
+
+/// The parameters of a failed statement, printed compactly.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Params(pub Vec<Value>);
+
+impl fmt::Display for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 32;
+        f.write_str("[")?;
+        for (i, v) in self.0.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{v}")?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, ", ... {} more", self.0.len() - SHOWN)?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// Every error the ORM reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database refused a statement; carries the statement and its parameters.
+    #[error("{kind}: {message}\n  sql: {sql}\n  params: {params}")]
+    Database {
+        /// The kind of failure, the same on every backend.
+        kind: DbErrorKind,
+        /// The database's own message.
+        message: String,
+        /// The statement that failed.
+        sql: String,
+        /// Its parameters.
+        params: Params,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database could not be opened or configured.
+    #[error("cannot open the database: {message}")]
+    Connect {
+        /// What went wrong.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A required (`NOT NULL`) `#[belongs_to]` was not set on an object being saved.
+    #[error("`{model}.{field}` is required but was not set; set it to a parent (`db.set(child, {model}::{field}, parent)`) or make the field `Option<Id<...>>`")]
+    RequiredRelationUnset {
+        /// The model.
+        model: &'static str,
+        /// The `#[belongs_to]` field.
+        field: &'static str,
+    },
+    /// The integer value of an id was asked for before the flush that stores its object.
+    #[error("the id of this `{model}` is pending: the object is not flushed yet; call `flush` or `commit` first")]
+    PendingId {
+        /// The model of the id.
+        model: &'static str,
+    },
+    /// The integer value of an id that was never set was asked for.
+    #[error("this `{model}` id is not set; add the object to a session or assign an id")]
+    UnsetId {
+        /// The model of the id.
+        model: &'static str,
+    },
+    /// A pending id of another session was stored in an object of this one.
+    #[error("`{model}.{field}` holds a pending id of another session; flush that session first or use a handle of this one")]
+    ForeignPendingId {
+        /// The model.
+        model: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// A pending id points at an object that this session discarded (by `rollback`).
+    #[error("`{model}.{field}` points at a `{target}` that was discarded by rollback; add the parent again or point at another one")]
+    DiscardedParent {
+        /// The model.
+        model: &'static str,
+        /// The field.
+        field: &'static str,
+        /// The parent model.
+        target: &'static str,
+    },
+    /// A handle of another session, or of an object discarded by rollback, was used.
+    #[error("this `{model}` handle does not belong to this session (or its object was discarded by rollback)")]
+    InvalidHandle {
+        /// The model.
+        model: &'static str,
+    },
+    /// A `NOT NULL` foreign key would have to become `NULL`.
+    #[error("`{model}.{field}` cannot be NULL: the child cannot leave its parent; give it another parent instead, or make the field `Option<Id<...>>`")]
+    NotNullable {
+        /// The model.
+        model: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// The rows of a flush reference each other in a cycle of `NOT NULL` foreign keys.
+    #[error("the rows to insert form a cycle of required foreign keys through tables {}; make one of the keys nullable (`Option<Id<...>>`) so the flush can break the cycle", tables.join(" -> "))]
+    Cycle {
+        /// The tables of the cycle, in order.
+        tables: Vec<&'static str>,
+    },
+    /// A model in a `create_all`/`drop_all` set references a model outside the set.
+    #[error("`{model}` references `{references}`, which is not in the set of models; add `{references}` to the set")]
+    MissingModel {
+        /// The model that references another.
+        model: &'static str,
+        /// The model it references.
+        references: &'static str,
+    },
+    /// A filter named a column the model does not have.
+    #[error("`{model}` has no column or field named `{column}`")]
+    UnknownColumn {
+        /// The model.
+        model: &'static str,
+        /// The name that was asked for.
+        column: String,
+    },
+    /// A column read from the database does not fit the field's type.
+    #[error("cannot read `{model}.{field}`: {message}")]
+    Decode {
+        /// The model.
+        model: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What did not fit.
+        message: String,
+    },
+    /// A relationship was used on a session that does not support it yet.
+    #[error("`{model}.{field}`: {message}")]
+    Relationship {
+        /// The model.
+        model: &'static str,
+        /// The relationship field.
+        field: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,589 @@
+//! The unit of work: validate, reserve keys, order rows parents first, write them in batches
+//! inside a savepoint, and only then give the objects their keys.
+//!
+//! Nothing in the session changes until every statement has succeeded, so a failed flush
+//! leaves the objects exactly as they were (the savepoint leaves the database as it was).
+
+use crate::error::{Error, Result};
+use crate::id::RawId;
+use crate::model::{KeyKind, RelationKind};
+use crate::session::store::{AnyStore, State};
+use crate::session::Session;
+use crate::value::{Value, ValueRef};
+use std::collections::{HashMap, HashSet};
+
+/// Most rows in one multi-row INSERT.
+const MAX_BATCH_ROWS: usize = 500;
+
+type Row = (usize, u32);
+
+/// Foreign keys (store, slot, relation) inserted as NULL and set by an UPDATE afterwards.
+type Deferred = HashSet<(usize, u32, usize)>;
+
+pub(crate) fn flush(db: &mut Session) -> Result<()> {
+    reconcile(db);
+    validate(db)?;
+    let updates = changed_columns(db);
+    let has_inserts = db.stores.iter().any(|s| !s.new_slots().is_empty());
+    if !has_inserts && updates.is_empty() {
+        for s in &mut db.stores {
+            s.finish_flush();
+        }
+        return Ok(());
+    }
+    db.begin()?;
+    db.conn.execute_batch("SAVEPOINT orm_flush")?;
+    match write(db, &updates) {
+        Ok(done) => {
+            db.conn.execute_batch("RELEASE orm_flush")?;
+            apply(db, done, &updates);
+            Ok(())
+        }
+        Err(e) => {
+            // The savepoint restores the database; the session was not touched.
+            let _ = db.conn.execute_batch("ROLLBACK TO orm_flush");
+            let _ = db.conn.execute_batch("RELEASE orm_flush");
+            Err(e)
+        }
+    }
+}
+
+/// Direct edits of a foreign key move the child between its parents' loaded collections.
+fn reconcile(db: &mut Session) {
+    let mut moves = Vec::new();
+    for (si, store) in db.stores.iter().enumerate() {
+        let meta = store.meta();
+        for &slot in store.marked_slots() {
+            for (r, rel) in meta.relations.iter().enumerate() {
+                if rel.back_populates.is_none() || rel.kind == RelationKind::HasMany {
+                    continue;
+                }
+                let Some(old) = store.snapshot_fk(slot, r) else {
+                    continue;
+                };
+                let new = store.foreign_key(slot, r);
+                if old != new {
+                    moves.push((si, slot, r, old, new));
+                }
+            }
+        }
+    }
+    for (si, slot, r, old, new) in moves {
+        let target = db.stores[si].meta().relations[r].target;
+        if db.parent_slot(target(), old) != db.parent_slot(target(), new) {
+            db.unlink(si, slot, r, old);
+        }
+        db.link(si, slot, r, new);
+    }
+}
+
+/// Misuse the session can see before any SQL: required keys left unset, pending ids of other
+/// sessions or of discarded objects.
+fn validate(db: &Session) -> Result<()> {
+    for store in &db.stores {
+        let meta = store.meta();
+        for &slot in store.new_slots().iter().chain(store.marked_slots()) {
+            if store.state(slot) == State::Discarded {
+                continue;
+            }
+            for (r, rel) in meta.relations.iter().enumerate() {
+                let RelationKind::BelongsTo { nullable, .. } = rel.kind else {
+                    continue;
+                };
+                match store.foreign_key(slot, r) {
+                    RawId::Unset if !nullable => {
+                        return Err(Error::RequiredRelationUnset {
+                            model: meta.name,
+                            field: rel.field,
+                        })
+                    }
+                    RawId::Pending { session, .. } if session != db.id => {
+                        return Err(Error::ForeignPendingId {
+                            model: meta.name,
+                            field: rel.field,
+                        })
+                    }
+                    id @ RawId::Pending { .. } if db.parent_slot((rel.target)(), id).is_none() => {
+                        return Err(Error::DiscardedParent {
+                            model: meta.name,
+                            field: rel.field,
+                            target: (rel.target)().name,
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An UPDATE to run: store, slot, changed columns.
+pub(crate) struct Update {
+    store: usize,
+    slot: u32,
+    columns: Vec<usize>,
+}
+
+/// The columns of each persistent object that differ from its snapshot.
+fn changed_columns(db: &Session) -> Vec<Update> {
+    let mut out = Vec::new();
+    for (si, store) in db.stores.iter().enumerate() {
+        let meta = store.meta();
+        for &slot in store.marked_slots() {
+            if store.state(slot) != State::Persistent {
+                continue;
+            }
+            let mut columns = Vec::new();
+            for (c, col) in meta.columns.iter().enumerate() {
+                let changed = if let Some(r) = col.relation {
+                    let now = db.normalize(meta.relations[r].target, store.foreign_key(slot, r));
+                    Some(now) != store.snapshot_fk(slot, r)
+                } else if c == meta.key && meta.key_kind == KeyKind::Generated {
+                    let now = match store.key_id(slot) {
+                        RawId::Stored(v) => Value::I64(v),
+                        _ => Value::Null,
+                    };
+                    store.snapshot_value(slot, c) != Some(&now)
+                } else {
+                    store
+                        .snapshot_value(slot, c)
+                        .is_none_or(|old| !old.as_ref().same_as(store.column(slot, c)))
+                };
+                if changed {
+                    columns.push(c);
+                }
+            }
+            if !columns.is_empty() {
+                out.push(Update {
+                    store: si,
+                    slot,
+                    columns,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What the statements wrote, applied to the objects once all of them succeeded.
+pub(crate) struct Written {
+    keys: Vec<Vec<i64>>,
+    inserted: Vec<Row>,
+}
+
+/// Per-flush lookup tables: where each relation's target lives and the reserved keys.
+struct Plan<'a> {
+    stores: &'a [Box<dyn AnyStore>],
+    session: u32,
+    /// For each store and relation, the store of the target model (if it has one).
+    targets: Vec<Vec<Option<usize>>>,
+    /// For each store, the key of each new slot (reserved or explicit), indexed by slot.
+    keys: Vec<Vec<i64>>,
+    /// For each store, the new rows by key; built on first use.
+    by_key: Vec<Option<HashMap<i64, u32>>>,
+}
+
+impl Plan<'_> {
+    /// The key a foreign key will hold once the rows are inserted.
+    fn resolve(&self, si: usize, rel: usize, id: RawId) -> Option<i64> {
+        match id {
+            RawId::Unset => None,
+            RawId::Stored(v) => Some(v),
+            RawId::Pending { slot, .. } => {
+                let ti = self.targets[si][rel]?;
+                match self.stores[ti].state(slot) {
+                    State::New => Some(self.keys[ti][slot as usize]),
+                    _ => match self.stores[ti].key_id(slot) {
+                        RawId::Stored(v) => Some(v),
+                        _ => None,
+                    },
+                }
+            }
+        }
+    }
+
+    /// The new row that row `(si, slot)` references through `rel`, if any.
+    fn parent_row(&mut self, si: usize, slot: u32, rel: usize) -> Option<Row> {
+        let ti = self.targets[si][rel]?;
+        if self.stores[ti].new_slots().is_empty() {
+            return None;
+        }
+        match self.stores[si].foreign_key(slot, rel) {
+            RawId::Pending { session, slot: ps } if session == self.session => {
+                (self.stores[ti].state(ps) == State::New).then_some((ti, ps))
+            }
+            RawId::Stored(k) => {
+                let stores = self.stores;
+                let keys = &self.keys;
+                let map = self.by_key[ti].get_or_insert_with(|| {
+                    stores[ti]
+                        .new_slots()
+                        .iter()
+                        .map(|&s| (keys[ti][s as usize], s))
+                        .collect()
+                });
+                map.get(&k).map(|&s| (ti, s))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Reserves keys, sorts the new rows and runs every statement.
+fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
+    let session = db.id;
+    let d = db.conn.dialect();
+    let store_of: HashMap<std::any::TypeId, usize> = db
+        .stores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((s.meta().type_id)(), i))
+        .collect();
+    let targets = db
+        .stores
+        .iter()
+        .map(|s| {
+            s.meta()
+                .relations
+                .iter()
+                .map(|r| store_of.get(&((r.target)().type_id)()).copied())
+                .collect()
+        })
+        .collect();
+
+    // Keys: explicit ones as given, the others after the highest key in use. The session's
+    // transaction holds the database's write lock, so no other writer can take them.
+    let mut keys = Vec::with_capacity(db.stores.len());
+    for si in 0..db.stores.len() {
+        let store = &db.stores[si];
+        let meta = store.meta();
+        let new = store.new_slots();
+        if new.is_empty() || meta.key_kind != KeyKind::Generated {
+            keys.push(Vec::new());
+            continue;
+        }
+        let mut explicit_max = i64::MIN;
+        let mut missing = 0usize;
+        for &slot in new {
+            match store.key_id(slot) {
+                RawId::Stored(v) => explicit_max = explicit_max.max(v),
+                _ => missing += 1,
+            }
+        }
+        let mut table_keys = vec![0i64; store.slot_count()];
+        let mut next = 0;
+        if missing > 0 {
+            let mut max = 0i64;
+            let sql = crate::sql::max_key(d, meta);
+            db.conn.query(&sql, &[], &mut |row| {
+                if let ValueRef::I64(v) = row
+                    .value(0, crate::value::SqlType::I64)
+                    .unwrap_or(ValueRef::Null)
+                {
+                    max = v;
+                }
+                Ok(())
+            })?;
+            next = max.max(explicit_max).max(0) + 1;
+        }
+        let store = &db.stores[si];
+        for &slot in store.new_slots() {
+            table_keys[slot as usize] = match store.key_id(slot) {
+                RawId::Stored(v) => v,
+                _ => {
+                    next += 1;
+                    next - 1
+                }
+            };
+        }
+        keys.push(table_keys);
+    }
+
+    let (conn, stores) = (&mut db.conn, &db.stores[..]);
+    let mut plan = Plan {
+        stores,
+        session,
+        targets,
+        keys,
+        by_key: vec![None; stores.len()],
+    };
+    let (order, deferred) = sort(&mut plan)?;
+
+    // Inserts, in batches of consecutive rows of one table that do not reference each other.
+    let mut params: Vec<ValueRef<'_>> = Vec::new();
+    let mut batch: Vec<u32> = Vec::new();
+    let mut batch_store = usize::MAX;
+    let mut in_batch: HashSet<u32> = HashSet::new();
+    let mut i = 0;
+    while i <= order.len() {
+        let next = order.get(i).copied();
+        let ends = match next {
+            None => true,
+            Some((si, slot)) => {
+                si != batch_store
+                    || batch.len()
+                        >= MAX_BATCH_ROWS.min(d.max_params() / stores[si].meta().columns.len().max(1))
+                    || stores[si].meta().relations.iter().enumerate().any(|(r, _)| {
+                        !deferred.contains(&(si, slot, r))
+                            && matches!(plan.parent_row(si, slot, r), Some((ti, ps)) if ti == si && in_batch.contains(&ps))
+                    })
+            }
+        };
+        if ends && !batch.is_empty() {
+            let meta = stores[batch_store].meta();
+            params.clear();
+            for &slot in &batch {
+                row_params(&plan, batch_store, slot, &deferred, &mut params);
+            }
+            conn.execute(&crate::sql::insert(d, meta, batch.len()), &params)?;
+            batch.clear();
+            in_batch.clear();
+        }
+        if let Some((si, slot)) = next {
+            batch_store = si;
+            batch.push(slot);
+            in_batch.insert(slot);
+        }
+        i += 1;
+    }
+
+    // Updates of changed columns only.
+    for u in updates {
+        let store = &stores[u.store];
+        let meta = store.meta();
+        params.clear();
+        for &c in &u.columns {
+            params.push(column_value(&plan, u.store, u.slot, c));
+        }
+        let key = store
+            .snapshot_value(u.slot, meta.key)
+            .map_or(ValueRef::Null, Value::as_ref);
+        params.push(key);
+        conn.execute(&crate::sql::update(d, meta, &u.columns), &params)?;
+    }
+
+    // Keys left NULL to break a cycle are set now that every row exists.
+    let mut deferred: Vec<_> = deferred.into_iter().collect();
+    deferred.sort_unstable();
+    for &(si, slot, r) in &deferred {
+        let meta = stores[si].meta();
+        let RelationKind::BelongsTo { column, .. } = meta.relations[r].kind else {
+            continue;
+        };
+        let fk = plan
+            .resolve(si, r, stores[si].foreign_key(slot, r))
+            .map_or(ValueRef::Null, ValueRef::I64);
+        let key = column_value(&plan, si, slot, meta.key);
+        conn.execute(&crate::sql::update(d, meta, &[column]), &[fk, key])?;
+    }
+
+    Ok(Written {
+        keys: plan.keys,
+        inserted: order,
+    })
+}
+
+/// The value of one column of a row to write, with pending ids resolved.
+fn column_value<'a>(plan: &Plan<'a>, si: usize, slot: u32, c: usize) -> ValueRef<'a> {
+    let store = &plan.stores[si];
+    let meta = store.meta();
+    if let Some(r) = meta.columns[c].relation {
+        return plan
+            .resolve(si, r, store.foreign_key(slot, r))
+            .map_or(ValueRef::Null, ValueRef::I64);
+    }
+    if c == meta.key && meta.key_kind == KeyKind::Generated {
+        return match store.key_id(slot) {
+            RawId::Stored(v) => ValueRef::I64(v),
+            _ => ValueRef::I64(plan.keys[si][slot as usize]),
+        };
+    }
+    store.column(slot, c)
+}
+
+fn row_params<'a>(
+    plan: &Plan<'a>,
+    si: usize,
+    slot: u32,
+    deferred: &Deferred,
+    out: &mut Vec<ValueRef<'a>>,
+) {
+    let meta = plan.stores[si].meta();
+    for (c, col) in meta.columns.iter().enumerate() {
+        match col.relation {
+            Some(r) if deferred.contains(&(si, slot, r)) => out.push(ValueRef::Null),
+            _ => out.push(column_value(plan, si, slot, c)),
+        }
+    }
+}
+
+/// Orders the new rows so that every parent comes before its children: models in dependency
+/// order, rows of a model in the order they were added, a row's parents (in any table) first.
+/// A cycle is broken at a nullable key (inserted `NULL`, set by an UPDATE afterwards); a cycle
+/// of required keys is an error naming its tables.
+fn sort(plan: &mut Plan<'_>) -> Result<(Vec<Row>, Deferred)> {
+    let stores = plan.stores;
+    let model_order = model_order(plan);
+    let mut deferred = Deferred::new();
+    'restart: loop {
+        let mut mark: Vec<Vec<u8>> = stores
+            .iter()
+            .map(|s| {
+                if s.new_slots().is_empty() {
+                    Vec::new()
+                } else {
+                    vec![0u8; s.slot_count()]
+                }
+            })
+            .collect();
+        let total: usize = stores.iter().map(|s| s.new_slots().len()).sum();
+        let mut order = Vec::with_capacity(total);
+        // Stack of (row, next relation to look at).
+        let mut stack: Vec<(Row, usize)> = Vec::new();
+        for &si in &model_order {
+            for &root in stores[si].new_slots() {
+                if mark[si][root as usize] != 0 {
+                    continue;
+                }
+                mark[si][root as usize] = 1;
+                stack.push(((si, root), 0));
+                while let Some(&mut ((csi, cslot), ref mut next)) = stack.last_mut() {
+                    let rels = stores[csi].meta().relations;
+                    if *next < rels.len() {
+                        let r = *next;
+                        *next += 1;
+                        if deferred.contains(&(csi, cslot, r)) {
+                            continue;
+                        }
+                        let Some((psi, pslot)) = plan.parent_row(csi, cslot, r) else {
+                            continue;
+                        };
+                        match mark[psi][pslot as usize] {
+                            0 => {
+                                mark[psi][pslot as usize] = 1;
+                                stack.push(((psi, pslot), 0));
+                            }
+                            1 => {
+                                // A cycle: the rows on the stack from the parent to here.
+                                let nullable = |si: usize, r: usize| {
+                                    matches!(
+                                        stores[si].meta().relations[r].kind,
+                                        RelationKind::BelongsTo { nullable: true, .. }
+                                    )
+                                };
+                                if nullable(csi, r) {
+                                    deferred.insert((csi, cslot, r));
+                                    continue;
+                                }
+                                let start = stack
+                                    .iter()
+                                    .position(|&(row, _)| row == (psi, pslot))
+                                    .expect("a visiting row is on the stack");
+                                let edge = stack[start..stack.len() - 1]
+                                    .iter()
+                                    .map(|&((si, slot), n)| (si, slot, n - 1))
+                                    .rfind(|&(si, _, r)| nullable(si, r));
+                                match edge {
+                                    Some(e) => {
+                                        deferred.insert(e);
+                                        continue 'restart;
+                                    }
+                                    None => {
+                                        let mut tables: Vec<&'static str> = stack[start..]
+                                            .iter()
+                                            .map(|&((si, _), _)| stores[si].meta().table)
+                                            .collect();
+                                        tables.push(stores[psi].meta().table);
+                                        return Err(Error::Cycle { tables });
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    } else {
+                        mark[csi][cslot as usize] = 2;
+                        order.push((csi, cslot));
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        return Ok((order, deferred));
+    }
+}
+
+/// The stores with new rows, parents before children (a cycle between models in any order).
+fn model_order(plan: &Plan<'_>) -> Vec<usize> {
+    fn visit(plan: &Plan<'_>, si: usize, seen: &mut [bool], out: &mut Vec<usize>) {
+        if seen[si] {
+            return;
+        }
+        seen[si] = true;
+        for (r, rel) in plan.stores[si].meta().relations.iter().enumerate() {
+            if let RelationKind::BelongsTo { .. } = rel.kind {
+                if let Some(ti) = plan.targets[si][r] {
+                    if !plan.stores[ti].new_slots().is_empty() {
+                        visit(plan, ti, seen, out);
+                    }
+                }
+            }
+        }
+        out.push(si);
+    }
+    let mut seen = vec![false; plan.stores.len()];
+    let mut out = Vec::new();
+    for si in 0..plan.stores.len() {
+        if !plan.stores[si].new_slots().is_empty() {
+            visit(plan, si, &mut seen, &mut out);
+        }
+    }
+    out
+}
+
+/// Gives the inserted objects their keys and resolved foreign keys, and clears the marks.
+fn apply(db: &mut Session, written: Written, updates: &[Update]) {
+    let mut fks: Vec<(usize, RawId)> = Vec::new();
+    let session = db.id;
+    let resolved = |db: &Session, si: usize, slot: u32, fks: &mut Vec<(usize, RawId)>| {
+        fks.clear();
+        let meta = db.stores[si].meta();
+        for (r, rel) in meta.relations.iter().enumerate() {
+            if let RelationKind::BelongsTo { .. } = rel.kind {
+                if let RawId::Pending {
+                    session: s,
+                    slot: ps,
+                } = db.stores[si].foreign_key(slot, r)
+                {
+                    debug_assert_eq!(s, session);
+                    let ti = db
+                        .store_index_of((rel.target)())
+                        .expect("validated parent store");
+                    let key = match db.stores[ti].state(ps) {
+                        State::New => written.keys[ti][ps as usize],
+                        _ => match db.stores[ti].key_id(ps) {
+                            RawId::Stored(v) => v,
+                            _ => continue,
+                        },
+                    };
+                    fks.push((r, RawId::Stored(key)));
+                }
+            }
+        }
+    };
+    for &(si, slot) in &written.inserted {
+        resolved(db, si, slot, &mut fks);
+        let key = match db.stores[si].meta().key_kind {
+            KeyKind::Generated => Some(written.keys[si][slot as usize]),
+            KeyKind::Natural => None,
+        };
+        db.stores[si].apply_insert(slot, key, &fks);
+    }
+    for u in updates {
+        resolved(db, u.store, u.slot, &mut fks);
+        db.stores[u.store].apply_update(u.slot, &fks);
+    }
+    for s in &mut db.stores {
+        s.finish_flush();
+    }
+}

@@ -1,0 +1,279 @@
+//! The `Model` trait that `#[derive(Model)]` implements, and the static metadata it describes.
+
+use crate::error::{Error, Result};
+use crate::id::{ForeignKey, RawCollection, RawId};
+use crate::value::{ColumnType, SqlType, ValueRef};
+use std::any::TypeId;
+
+/// How a model's key is filled in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// An `Id<Self>` integer key generated at flush.
+    Generated,
+    /// A key the user assigns (a code, an email...).
+    Natural,
+}
+
+/// One column of a table.
+#[derive(Debug)]
+pub struct ColumnMeta {
+    /// The column name in SQL.
+    pub name: &'static str,
+    /// The Rust field it is stored from.
+    pub field: &'static str,
+    /// Its SQL type.
+    pub sql_type: SqlType,
+    /// Whether it accepts `NULL`.
+    pub nullable: bool,
+    /// `UNIQUE`.
+    pub unique: bool,
+    /// Whether an index is created for it.
+    pub index: bool,
+    /// For a foreign key, the index of its `belongs_to` in [`ModelMeta::relations`].
+    pub relation: Option<usize>,
+}
+
+/// The kind of a relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    /// A foreign key on this model (`#[belongs_to]`), stored in column `column`.
+    BelongsTo {
+        /// Index of the foreign key in [`ModelMeta::columns`].
+        column: usize,
+        /// Whether the key may be `NULL`.
+        nullable: bool,
+    },
+    /// The inverse side of a `belongs_to` on the target model (`#[has_many]`).
+    HasMany,
+}
+
+/// One relationship field of a model.
+#[derive(Debug)]
+pub struct RelationMeta {
+    /// The Rust field.
+    pub field: &'static str,
+    /// Belongs-to or has-many.
+    pub kind: RelationKind,
+    /// The other model.
+    pub target: fn() -> &'static ModelMeta,
+    /// The field on the other model that is the other side of this relationship.
+    pub back_populates: Option<&'static str>,
+}
+
+/// Static description of a model: its table, columns, key and relationships.
+pub struct ModelMeta {
+    /// The Rust type name.
+    pub name: &'static str,
+    /// The table name.
+    pub table: &'static str,
+    /// The columns, in field order.
+    pub columns: &'static [ColumnMeta],
+    /// Index of the key column in `columns`.
+    pub key: usize,
+    /// Generated or natural key.
+    pub key_kind: KeyKind,
+    /// Relationship fields, in field order.
+    pub relations: &'static [RelationMeta],
+    #[doc(hidden)]
+    pub type_id: fn() -> TypeId,
+    #[doc(hidden)]
+    pub new_store: fn() -> Box<dyn crate::session::store::AnyStore>,
+}
+
+impl std::fmt::Debug for ModelMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelMeta")
+            .field("name", &self.name)
+            .field("table", &self.table)
+            .field("columns", &self.columns)
+            .field("key", &self.key)
+            .field("relations", &self.relations)
+            .finish()
+    }
+}
+
+impl ModelMeta {
+    /// The key column.
+    pub fn key_column(&self) -> &ColumnMeta {
+        &self.columns[self.key]
+    }
+
+    /// Finds a column by SQL name or Rust field name.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name == name)
+            .or_else(|| self.columns.iter().position(|c| c.field == name))
+    }
+
+    /// Finds a relationship by field name.
+    pub fn relation_index(&self, field: &str) -> Option<usize> {
+        self.relations.iter().position(|r| r.field == field)
+    }
+
+    /// Whether two metadata describe the same model.
+    pub fn same(&self, other: &ModelMeta) -> bool {
+        (self.type_id)() == (other.type_id)()
+    }
+
+    /// The relation on the target model named by `back_populates` of relation `rel`.
+    pub(crate) fn inverse(&self, rel: usize) -> Option<usize> {
+        let r = &self.relations[rel];
+        let name = r.back_populates?;
+        (r.target)().relation_index(name)
+    }
+}
+
+/// A struct stored as a table row; implement it with `#[derive(Model)]`.
+///
+/// The methods are the derive's interface to the session and are hidden from the docs.
+pub trait Model: Sized + 'static {
+    /// What `Session::get` takes: `Id<Self>` for a generated key, the field's type otherwise.
+    type Key: KeyType;
+    /// The model's static description.
+    const META: &'static ModelMeta;
+
+    #[doc(hidden)]
+    fn column(&self, index: usize) -> ValueRef<'_>;
+    #[doc(hidden)]
+    fn from_row(row: &mut RowReader<'_>) -> Result<Self>;
+    #[doc(hidden)]
+    fn key_id(&self) -> RawId;
+    #[doc(hidden)]
+    fn set_key_id(&mut self, id: RawId);
+    #[doc(hidden)]
+    fn foreign_key(&self, relation: usize) -> RawId;
+    #[doc(hidden)]
+    fn set_foreign_key(&mut self, relation: usize, id: RawId);
+    #[doc(hidden)]
+    fn collection(&self, relation: usize) -> &dyn RawCollection;
+    #[doc(hidden)]
+    fn collection_mut(&mut self, relation: usize) -> &mut dyn RawCollection;
+}
+
+/// A model's key type as `Session::get` takes it.
+#[doc(hidden)]
+pub trait KeyType {
+    /// The key as a parameter, or the pending id it is.
+    fn key_ref(&self) -> KeyRef<'_>;
+}
+
+#[doc(hidden)]
+pub enum KeyRef<'a> {
+    Id(RawId),
+    Value(ValueRef<'a>),
+}
+
+impl<T> KeyType for crate::id::Id<T> {
+    fn key_ref(&self) -> KeyRef<'_> {
+        KeyRef::Id(self.raw())
+    }
+}
+
+macro_rules! natural_key {
+    ($($ty:ty),*) => {$(
+        impl KeyType for $ty {
+            fn key_ref(&self) -> KeyRef<'_> {
+                KeyRef::Value(self.to_sql())
+            }
+        }
+    )*};
+}
+natural_key!(i16, i32, i64, u8, u16, u32, bool, String, Vec<u8>);
+
+/// A row as a backend returns it.
+#[doc(hidden)]
+pub trait RawRow {
+    /// The value of column `index`, read as `ty`.
+    fn value(&self, index: usize, ty: SqlType) -> std::result::Result<ValueRef<'_>, String>;
+}
+
+impl RawRow for Box<[crate::value::Value]> {
+    fn value(&self, index: usize, _ty: SqlType) -> std::result::Result<ValueRef<'_>, String> {
+        self.get(index)
+            .map(|v| v.as_ref())
+            .ok_or_else(|| format!("no column {index}"))
+    }
+}
+
+/// Reads the columns of one row, in the model's column order, into its fields.
+#[doc(hidden)]
+pub struct RowReader<'a> {
+    row: &'a dyn RawRow,
+    meta: &'static ModelMeta,
+    next: usize,
+}
+
+impl<'a> RowReader<'a> {
+    pub(crate) fn new(row: &'a dyn RawRow, meta: &'static ModelMeta) -> Self {
+        RowReader { row, meta, next: 0 }
+    }
+
+    fn raw(&mut self, ty: SqlType) -> Result<(ValueRef<'a>, &'static str)> {
+        let index = self.next;
+        self.next += 1;
+        let field = self.meta.columns.get(index).map_or("?", |c| c.field);
+        let value = self.row.value(index, ty).map_err(|message| Error::Decode {
+            model: self.meta.name,
+            field,
+            message,
+        })?;
+        Ok((value, field))
+    }
+
+    /// Reads the next column as a plain field.
+    pub fn column<C: ColumnType>(&mut self) -> Result<C> {
+        let (value, field) = self.raw(C::SQL_TYPE)?;
+        C::from_sql(value).map_err(|e| Error::Decode {
+            model: self.meta.name,
+            field,
+            message: e.0,
+        })
+    }
+
+    /// Reads the next column as an `Id` (a generated key or a foreign key).
+    pub fn id<F: ForeignKey>(&mut self) -> Result<F> {
+        let v: Option<i64> = self.column()?;
+        Ok(F::from_raw(v.map_or(RawId::Unset, RawId::Stored)))
+    }
+
+    /// Reads the next column as a generated key.
+    pub fn key<T>(&mut self) -> Result<crate::id::Id<T>> {
+        let v: i64 = self.column()?;
+        Ok(crate::id::Id::new(v))
+    }
+}
+
+/// A set of models, written as a tuple: `db.create_all::<(User, Product)>()`.
+pub trait ModelSet {
+    /// The metadata of each model in the set.
+    fn metas() -> Vec<&'static ModelMeta>;
+}
+
+impl<T: Model> ModelSet for T {
+    fn metas() -> Vec<&'static ModelMeta> {
+        vec![T::META]
+    }
+}
+
+macro_rules! tuple_set {
+    ($($t:ident),+) => {
+        impl<$($t: Model),+> ModelSet for ($($t,)+) {
+            fn metas() -> Vec<&'static ModelMeta> {
+                vec![$($t::META),+]
+            }
+        }
+    };
+}
+tuple_set!(A);
+tuple_set!(A, B);
+tuple_set!(A, B, C);
+tuple_set!(A, B, C, D);
+tuple_set!(A, B, C, D, E);
+tuple_set!(A, B, C, D, E, F);
+tuple_set!(A, B, C, D, E, F, G);
+tuple_set!(A, B, C, D, E, F, G, H);
+tuple_set!(A, B, C, D, E, F, G, H, I);
+tuple_set!(A, B, C, D, E, F, G, H, I, J);
+tuple_set!(A, B, C, D, E, F, G, H, I, J, K);
+tuple_set!(A, B, C, D, E, F, G, H, I, J, K, L);

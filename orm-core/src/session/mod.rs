@@ -1,0 +1,496 @@
+//! The [`Session`]: a unit of work over one connection, holding every object it loaded or was
+//! given, one per row.
+
+pub(crate) mod relation;
+pub mod store;
+
+use crate::backend::{Conn, Connection, LoggedStatement, SqliteConnection};
+use crate::error::{Error, Result};
+use crate::id::{Handle, Id, RawId};
+use crate::model::{KeyKind, KeyRef, KeyType, Model, ModelMeta, ModelSet, RelationKind};
+use crate::value::{IntoValue, ValueRef};
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use store::{AnyStore, KeyValue, State, Store};
+
+pub use relation::{BelongsTo, HasManyRel, Relationship};
+
+static NEXT_SESSION: AtomicU32 = AtomicU32::new(1);
+
+/// A unit of work: add and change objects, then `commit` saves the whole graph in one
+/// transaction, parents first, with every foreign key filled in.
+///
+/// ```
+/// use orm_core::prelude::*;
+///
+/// #[derive(Model, Debug)]
+/// struct Author {
+///     #[key]
+///     id: Id<Author>,
+///     name: String,
+///     #[has_many(back_populates = "author")]
+///     books: HasMany<Book>,
+/// }
+///
+/// #[derive(Model, Debug)]
+/// struct Book {
+///     #[key]
+///     id: Id<Book>,
+///     title: String,
+///     #[belongs_to(back_populates = "books")]
+///     author: Id<Author>,
+/// }
+///
+/// # fn main() -> orm_core::Result<()> {
+/// let mut db = Session::open_in_memory()?;
+/// db.create_all::<(Author, Book)>()?;
+/// let ann = db.add(Author::new("Ann"));
+/// let book = db.add(Book::new("Poems", ann));
+/// assert_eq!(db[ann].books, [book]);
+/// db.commit()?;
+/// assert_eq!(db[book].author, db[ann].id);
+/// assert_eq!(db[ann].id.value()?, 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Session {
+    pub(crate) id: u32,
+    pub(crate) conn: Conn,
+    pub(crate) stores: Vec<Box<dyn AnyStore>>,
+    store_index: HashMap<TypeId, usize>,
+    pub(crate) in_transaction: bool,
+}
+
+impl Session {
+    /// Opens a SQLite database file (created if missing), with foreign keys enforced and WAL.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Session> {
+        Ok(Self::with_connection(Box::new(SqliteConnection::open(
+            path.as_ref(),
+        )?)))
+    }
+
+    /// Opens a private in-memory SQLite database, with foreign keys enforced.
+    pub fn open_in_memory() -> Result<Session> {
+        Ok(Self::with_connection(Box::new(
+            SqliteConnection::open_in_memory()?,
+        )))
+    }
+
+    /// A session over any [`Connection`].
+    pub fn with_connection(conn: Box<dyn Connection>) -> Session {
+        Session {
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            conn: Conn {
+                inner: conn,
+                log: None,
+            },
+            stores: Vec::new(),
+            store_index: HashMap::new(),
+            in_transaction: false,
+        }
+    }
+
+    // ----- schema -------------------------------------------------------------------------
+
+    /// Creates the tables of a set of models (`IF NOT EXISTS`), parents before children,
+    /// with their indexes.
+    pub fn create_all<S: ModelSet>(&mut self) -> Result<()> {
+        let order = crate::schema::creation_order(&S::metas())?;
+        let d = self.conn.dialect();
+        for meta in order {
+            self.conn
+                .execute_batch(&crate::sql::create_table(d, meta))?;
+            for index in crate::sql::create_indexes(d, meta) {
+                self.conn.execute_batch(&index)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the tables of a set of models (`IF EXISTS`), children before parents.
+    pub fn drop_all<S: ModelSet>(&mut self) -> Result<()> {
+        let order = crate::schema::creation_order(&S::metas())?;
+        let d = self.conn.dialect();
+        for meta in order.into_iter().rev() {
+            self.conn.execute_batch(&crate::sql::drop_table(d, meta))?;
+        }
+        Ok(())
+    }
+
+    // ----- statement log ------------------------------------------------------------------
+
+    /// Starts (`true`) or stops recording every statement the session runs.
+    pub fn log_statements(&mut self, on: bool) {
+        self.conn.log = if on { Some(Vec::new()) } else { None };
+    }
+
+    /// The statements recorded since logging started or was last taken.
+    pub fn statements(&self) -> &[LoggedStatement] {
+        self.conn.log.as_deref().unwrap_or(&[])
+    }
+
+    /// Takes the recorded statements, leaving the log empty (and still recording).
+    pub fn take_statements(&mut self) -> Vec<LoggedStatement> {
+        self.conn
+            .log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    // ----- stores -------------------------------------------------------------------------
+
+    pub(crate) fn store_index_of(&self, meta: &ModelMeta) -> Option<usize> {
+        self.store_index.get(&(meta.type_id)()).copied()
+    }
+
+    pub(crate) fn store_index_or_create(&mut self, meta: &'static ModelMeta) -> usize {
+        let tid = (meta.type_id)();
+        if let Some(&i) = self.store_index.get(&tid) {
+            return i;
+        }
+        self.stores.push((meta.new_store)());
+        self.store_index.insert(tid, self.stores.len() - 1);
+        self.stores.len() - 1
+    }
+
+    fn store<T: Model>(&self) -> Option<&Store<T>> {
+        let i = *self.store_index.get(&TypeId::of::<T>())?;
+        self.stores[i].as_any().downcast_ref()
+    }
+
+    pub(crate) fn store_mut<T: Model>(&mut self) -> &mut Store<T> {
+        let i = self.store_index_or_create(T::META);
+        self.stores[i]
+            .as_any_mut()
+            .downcast_mut()
+            .expect("store holds its own model")
+    }
+
+    fn check_handle<T: Model>(&self, h: Handle<T>) -> Result<()> {
+        if h.session == self.id && self.try_get(h).is_some() {
+            Ok(())
+        } else {
+            Err(Error::InvalidHandle {
+                model: T::META.name,
+            })
+        }
+    }
+
+    // ----- objects ------------------------------------------------------------------------
+
+    /// Adds a new object; the flush inserts it. Its key becomes a pending id, and it joins the
+    /// loaded collection of each parent it points at.
+    pub fn add<T: Model>(&mut self, mut obj: T) -> Handle<T> {
+        let session = self.id;
+        let meta = T::META;
+        let slot = self.store_mut::<T>().slots.len() as u32;
+        if meta.key_kind == KeyKind::Generated && obj.key_id() == RawId::Unset {
+            obj.set_key_id(RawId::Pending { session, slot });
+        }
+        // A pending id of an object that is already stored is that object's key.
+        for (r, rel) in meta.relations.iter().enumerate() {
+            if let RelationKind::BelongsTo { .. } = rel.kind {
+                let normal = self.normalize(rel.target, obj.foreign_key(r));
+                obj.set_foreign_key(r, normal);
+            }
+        }
+        let slot = self.store_mut::<T>().insert_new(obj);
+        let si = self.store_index_or_create(meta);
+        for (r, rel) in meta.relations.iter().enumerate() {
+            if let RelationKind::BelongsTo { .. } = rel.kind {
+                let fk = self.stores[si].foreign_key(slot, r);
+                self.link(si, slot, r, fk);
+            }
+        }
+        Handle::new(session, slot)
+    }
+
+    /// Adds several new objects; see [`add`](Session::add).
+    pub fn add_all<T: Model>(&mut self, objs: impl IntoIterator<Item = T>) -> Vec<Handle<T>> {
+        objs.into_iter().map(|o| self.add(o)).collect()
+    }
+
+    /// The object of a handle, or `None` if it was discarded or belongs to another session.
+    pub fn try_get<T: Model>(&self, h: Handle<T>) -> Option<&T> {
+        if h.session != self.id {
+            return None;
+        }
+        self.store::<T>()?.obj(h.slot)
+    }
+
+    /// The object of a handle, to change; the next flush writes the columns that changed.
+    ///
+    /// # Panics
+    /// If the handle belongs to another session or its object was discarded by `rollback`
+    /// (like indexing a map with a missing key); [`try_get_mut`](Session::try_get_mut) returns
+    /// `None` instead.
+    pub fn get_mut<T: Model>(&mut self, h: Handle<T>) -> &mut T {
+        match self.try_get_mut(h) {
+            Some(obj) => obj,
+            None => invalid_handle::<T>(),
+        }
+    }
+
+    /// The object of a handle, to change, or `None` if the handle is not valid here.
+    pub fn try_get_mut<T: Model>(&mut self, h: Handle<T>) -> Option<&mut T> {
+        if h.session != self.id {
+            return None;
+        }
+        self.store_mut::<T>().mark(h.slot)
+    }
+
+    /// The id of an object: pending until its first flush, stored after.
+    pub fn id<T: Model>(&self, h: Handle<T>) -> Id<T> {
+        self.try_get(h)
+            .map_or(Id::unset(), |o| Id::from_raw(o.key_id()))
+    }
+
+    /// Whether the object is new (added, not flushed yet).
+    pub fn is_new<T: Model>(&self, h: Handle<T>) -> bool {
+        self.store::<T>()
+            .is_some_and(|s| h.session == self.id && s.state(h.slot) == State::New)
+    }
+
+    /// The handle of the object an id points at, if that object is in this session.
+    pub fn handle_of<T: Model>(&self, id: Id<T>) -> Option<Handle<T>> {
+        let store = self.store::<T>()?;
+        match id.raw() {
+            RawId::Pending { session, slot } if session == self.id => {
+                store.obj(slot).map(|_| Handle::new(self.id, slot))
+            }
+            RawId::Stored(v) => store
+                .identity
+                .get(&KeyValue::Int(v))
+                .map(|&slot| Handle::new(self.id, slot)),
+            _ => None,
+        }
+    }
+
+    // ----- loading ------------------------------------------------------------------------
+
+    /// The object with this key: from the session if it is there (with its unflushed edits),
+    /// else read from the database. `None` if there is no such row.
+    pub fn get<T: Model>(&mut self, key: impl Into<T::Key>) -> Result<Option<Handle<T>>> {
+        let key = key.into();
+        let value = match key.key_ref() {
+            KeyRef::Id(RawId::Stored(v)) => ValueRef::I64(v),
+            KeyRef::Id(RawId::Pending { session, slot }) => {
+                let h = Handle::new(session, slot);
+                return Ok(self.try_get(h).map(|_| h));
+            }
+            KeyRef::Id(RawId::Unset) => return Ok(None),
+            KeyRef::Value(v) => v,
+        };
+        self.get_by_key::<T>(value)
+    }
+
+    /// The object with this key value, from the identity map or the database.
+    pub(crate) fn get_by_key<T: Model>(
+        &mut self,
+        value: ValueRef<'_>,
+    ) -> Result<Option<Handle<T>>> {
+        if let Some(k) = KeyValue::from_ref(value) {
+            if let Some(slot) = self.store::<T>().and_then(|s| s.identity.get(&k)) {
+                return Ok(Some(Handle::new(self.id, *slot)));
+            }
+        }
+        let sql = crate::sql::select(self.conn.dialect(), T::META, Some(T::META.key));
+        Ok(self.load_rows::<T>(&sql, &[value])?.into_iter().next())
+    }
+
+    /// Every row of a model, in key order (objects already in the session keep their edits;
+    /// new objects not flushed yet are not included).
+    pub fn all<T: Model>(&mut self) -> Result<Vec<Handle<T>>> {
+        let sql = crate::sql::select(self.conn.dialect(), T::META, None);
+        self.load_rows::<T>(&sql, &[])
+    }
+
+    /// The rows whose column (SQL name or field name) equals `value`, in key order.
+    pub fn filter_eq<T: Model>(
+        &mut self,
+        column: &str,
+        value: impl IntoValue,
+    ) -> Result<Vec<Handle<T>>> {
+        let meta = T::META;
+        let c = meta
+            .column_index(column)
+            .ok_or_else(|| Error::UnknownColumn {
+                model: meta.name,
+                column: column.to_owned(),
+            })?;
+        let value = value.into_value();
+        let sql = crate::sql::select(self.conn.dialect(), meta, Some(c));
+        self.load_rows::<T>(&sql, &[value.as_ref()])
+    }
+
+    /// The rows whose foreign key `rel` points at `parent` (which may be pending).
+    pub(crate) fn load_rows<T: Model>(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+    ) -> Result<Vec<Handle<T>>> {
+        let si = self.store_index_or_create(T::META);
+        let store = &mut self.stores[si];
+        let mut out = Vec::new();
+        self.conn.query(sql, params, &mut |row| {
+            out.push(store.load_row(row)?);
+            Ok(())
+        })?;
+        Ok(out.into_iter().map(|s| Handle::new(self.id, s)).collect())
+    }
+
+    // ----- relationships ------------------------------------------------------------------
+
+    /// Loads a relationship: a `HasMany`'s children (then kept in the parent's field) or a
+    /// `belongs_to` parent (`None` if unset).
+    pub fn load<M: Model, R: Relationship<M>>(
+        &mut self,
+        h: Handle<M>,
+        rel: R,
+    ) -> Result<R::Loaded> {
+        self.check_handle(h)?;
+        rel.load(self, h)
+    }
+
+    /// Sets a relationship through the session, keeping both sides in step: a child's parent
+    /// (`db.set(product, Product::user, user)`) or a parent's children
+    /// (`db.set(user, User::products, [a, b])`).
+    pub fn set<M: Model, R: Relationship<M>>(
+        &mut self,
+        h: Handle<M>,
+        rel: R,
+        value: impl Into<R::Value>,
+    ) -> Result<()> {
+        self.check_handle(h)?;
+        rel.set(self, h, value.into())
+    }
+
+    /// A pending id of a stored object becomes its stored key; other ids are left as they are.
+    pub(crate) fn normalize(&self, target: fn() -> &'static ModelMeta, id: RawId) -> RawId {
+        if let RawId::Pending { session, slot } = id {
+            if session == self.id {
+                if let Some(si) = self.store_index_of(target()) {
+                    if self.stores[si].state(slot) == State::Persistent {
+                        return self.stores[si].key_id(slot);
+                    }
+                }
+            }
+        }
+        id
+    }
+
+    /// The store and slot of the parent an id points at, if it is in this session.
+    pub(crate) fn parent_slot(&self, target: &ModelMeta, id: RawId) -> Option<(usize, u32)> {
+        let si = self.store_index_of(target)?;
+        match id {
+            RawId::Pending { session, slot } if session == self.id => {
+                (self.stores[si].state(slot) != State::Discarded).then_some((si, slot))
+            }
+            RawId::Stored(v) => self.stores[si].lookup(&KeyValue::Int(v)).map(|s| (si, s)),
+            _ => None,
+        }
+    }
+
+    /// Puts a child into the loaded collection of the parent its key `rel` points at.
+    pub(crate) fn link(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
+        let meta = self.stores[si].meta();
+        let Some(inv) = meta.inverse(rel) else { return };
+        if let Some((pi, ps)) = self.parent_slot((meta.relations[rel].target)(), fk) {
+            let session = self.id;
+            if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                if !c.contains_slot(slot) {
+                    c.push_slot(session, slot);
+                }
+            }
+        }
+    }
+
+    /// Takes a child out of the loaded collection of the parent its key `rel` points at.
+    pub(crate) fn unlink(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
+        let meta = self.stores[si].meta();
+        let Some(inv) = meta.inverse(rel) else { return };
+        if let Some((pi, ps)) = self.parent_slot((meta.relations[rel].target)(), fk) {
+            if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                c.remove_slot(slot);
+            }
+        }
+    }
+
+    // ----- unit of work -------------------------------------------------------------------
+
+    /// Writes every pending insert and update in one step of the transaction (a savepoint):
+    /// on failure the database and every object are as they were before the call.
+    pub fn flush(&mut self) -> Result<()> {
+        crate::flush::flush(self)
+    }
+
+    /// Flushes, then commits the transaction.
+    pub fn commit(&mut self) -> Result<()> {
+        self.flush()?;
+        if self.in_transaction {
+            self.conn.execute_batch("COMMIT")?;
+            self.in_transaction = false;
+        }
+        for s in &mut self.stores {
+            s.finish_commit();
+        }
+        Ok(())
+    }
+
+    /// Discards the transaction: objects added since the last commit are discarded, and the
+    /// others return to their values at the last commit.
+    pub fn rollback(&mut self) -> Result<()> {
+        if self.in_transaction {
+            self.in_transaction = false;
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        for s in &mut self.stores {
+            s.rollback()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn begin(&mut self) -> Result<()> {
+        if !self.in_transaction {
+            let begin = self.conn.dialect().begin();
+            self.conn.execute_batch(begin)?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.in_transaction {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+fn invalid_handle<T: Model>() -> ! {
+    panic!(
+        "{}",
+        Error::InvalidHandle {
+            model: T::META.name
+        }
+    )
+}
+
+impl<T: Model> std::ops::Index<Handle<T>> for Session {
+    type Output = T;
+    fn index(&self, h: Handle<T>) -> &T {
+        match self.try_get(h) {
+            Some(obj) => obj,
+            None => invalid_handle::<T>(),
+        }
+    }
+}
+
+impl<T: Model> std::ops::IndexMut<Handle<T>> for Session {
+    fn index_mut(&mut self, h: Handle<T>) -> &mut T {
+        self.get_mut(h)
+    }
+}

@@ -1,0 +1,317 @@
+//! Relationship descriptors (`Product::user`, `User::products`) and what the session does when
+//! one is loaded or set: both sides are kept in step.
+
+use super::store::State;
+use super::Session;
+use crate::error::{Error, Result};
+use crate::id::{Handle, Id, RawId};
+use crate::model::{Model, RelationKind};
+use std::marker::PhantomData;
+
+/// A relationship of model `M` that the session can load and set.
+pub trait Relationship<M: Model>: Copy {
+    /// What loading it gives.
+    type Loaded;
+    /// What setting it takes.
+    type Value;
+    #[doc(hidden)]
+    fn load(self, db: &mut Session, h: Handle<M>) -> Result<Self::Loaded>;
+    #[doc(hidden)]
+    fn set(self, db: &mut Session, h: Handle<M>, value: Self::Value) -> Result<()>;
+}
+
+/// The `#[belongs_to]` field of `C` pointing at a `P`, e.g. `Product::user`.
+pub struct BelongsTo<C, P> {
+    rel: usize,
+    _m: PhantomData<fn() -> (C, P)>,
+}
+
+/// The `#[has_many]` field of `P` holding its `C`s, e.g. `User::products`.
+pub struct HasManyRel<P, C> {
+    rel: usize,
+    _m: PhantomData<fn() -> (P, C)>,
+}
+
+macro_rules! descriptor_impls {
+    ($ty:ident) => {
+        impl<A, B> $ty<A, B> {
+            #[doc(hidden)]
+            pub const fn new(rel: usize) -> Self {
+                $ty {
+                    rel,
+                    _m: PhantomData,
+                }
+            }
+        }
+        impl<A, B> Clone for $ty<A, B> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<A, B> Copy for $ty<A, B> {}
+        impl<A, B> std::fmt::Debug for $ty<A, B> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", stringify!($ty), self.rel)
+            }
+        }
+    };
+}
+descriptor_impls!(BelongsTo);
+descriptor_impls!(HasManyRel);
+
+/// A parent to set on a child: a handle, an id (pending or stored), or `None`.
+pub struct Parent<P>(RawId, PhantomData<fn() -> P>);
+
+impl<P> From<Handle<P>> for Parent<P> {
+    fn from(h: Handle<P>) -> Self {
+        Parent(Id::from(h).raw(), PhantomData)
+    }
+}
+impl<P> From<Id<P>> for Parent<P> {
+    fn from(id: Id<P>) -> Self {
+        Parent(id.raw(), PhantomData)
+    }
+}
+impl<P> From<Option<Id<P>>> for Parent<P> {
+    fn from(id: Option<Id<P>>) -> Self {
+        Parent(id.map_or(RawId::Unset, |i| i.raw()), PhantomData)
+    }
+}
+impl<P> From<Option<Handle<P>>> for Parent<P> {
+    fn from(h: Option<Handle<P>>) -> Self {
+        h.map(Id::from).into()
+    }
+}
+
+/// The children to set on a parent.
+pub struct Children<C>(Vec<Handle<C>>);
+
+impl<C, const N: usize> From<[Handle<C>; N]> for Children<C> {
+    fn from(v: [Handle<C>; N]) -> Self {
+        Children(v.to_vec())
+    }
+}
+impl<C> From<Vec<Handle<C>>> for Children<C> {
+    fn from(v: Vec<Handle<C>>) -> Self {
+        Children(v)
+    }
+}
+impl<C> From<&[Handle<C>]> for Children<C> {
+    fn from(v: &[Handle<C>]) -> Self {
+        Children(v.to_vec())
+    }
+}
+
+impl Session {
+    /// Points foreign key `rel` of a child at a new parent, moving it between the parents'
+    /// loaded collections.
+    fn set_parent<C: Model>(&mut self, child: Handle<C>, rel: usize, id: RawId) -> Result<()> {
+        let meta = C::META;
+        let r = &meta.relations[rel];
+        let RelationKind::BelongsTo { nullable, .. } = r.kind else {
+            unreachable!("descriptor of a belongs_to")
+        };
+        let id = self.normalize(r.target, id);
+        match id {
+            RawId::Unset if !nullable => {
+                return Err(Error::NotNullable {
+                    model: meta.name,
+                    field: r.field,
+                })
+            }
+            RawId::Pending { session, .. } if session != self.id => {
+                return Err(Error::ForeignPendingId {
+                    model: meta.name,
+                    field: r.field,
+                })
+            }
+            RawId::Pending { .. } if self.parent_slot((r.target)(), id).is_none() => {
+                return Err(Error::DiscardedParent {
+                    model: meta.name,
+                    field: r.field,
+                    target: (r.target)().name,
+                })
+            }
+            _ => {}
+        }
+        let si = self.store_index_or_create(meta);
+        let old = self.stores[si].foreign_key(child.slot, rel);
+        if old == id {
+            return Ok(());
+        }
+        self.unlink(si, child.slot, rel, old);
+        self.stores[si].set_foreign_key(child.slot, rel, id);
+        self.link(si, child.slot, rel, id);
+        Ok(())
+    }
+
+    /// Adds a child to a parent's collection (setting the child's key to the parent).
+    pub fn append<P: Model, C: Model>(
+        &mut self,
+        parent: Handle<P>,
+        rel: HasManyRel<P, C>,
+        child: Handle<C>,
+    ) -> Result<()> {
+        self.check_handle(parent)?;
+        self.check_handle(child)?;
+        let inv = inverse_of::<P, C>(rel.rel)?;
+        let id = self.id(parent).raw();
+        self.set_parent(child, inv, id)
+    }
+
+    /// Takes a child out of a parent's collection: its key becomes `NULL`, which is an error
+    /// for a required key (give the child another parent instead).
+    pub fn remove<P: Model, C: Model>(
+        &mut self,
+        parent: Handle<P>,
+        rel: HasManyRel<P, C>,
+        child: Handle<C>,
+    ) -> Result<()> {
+        self.check_handle(parent)?;
+        self.check_handle(child)?;
+        let inv = inverse_of::<P, C>(rel.rel)?;
+        let parent_id = self.id(parent).raw();
+        let si = self.store_index_or_create(C::META);
+        let current = self.normalize(
+            C::META.relations[inv].target,
+            self.stores[si].foreign_key(child.slot, inv),
+        );
+        if current != self.normalize(P::META.relations[rel.rel].target, parent_id)
+            && current != parent_id
+        {
+            return Ok(());
+        }
+        self.set_parent(child, inv, RawId::Unset)
+    }
+
+    /// Reads a parent's children: rows from the database (kept as they are in the session if
+    /// already loaded) and objects in the session that now point at the parent.
+    fn load_children<P: Model, C: Model>(
+        &mut self,
+        parent: Handle<P>,
+        rel: usize,
+    ) -> Result<Vec<Handle<C>>> {
+        if let Some(slots) = self[parent].collection(rel).slots() {
+            return Ok(slots.into_iter().map(|s| Handle::new(self.id, s)).collect());
+        }
+        let inv = inverse_of::<P, C>(rel)?;
+        let pi = self.store_index_or_create(P::META);
+        let key = self.stores[pi].key_id(parent.slot);
+        let mut found: Vec<u32> = Vec::new();
+        if let RawId::Stored(k) = key {
+            let RelationKind::BelongsTo { column, .. } = C::META.relations[inv].kind else {
+                unreachable!("inverse of a has_many is a belongs_to")
+            };
+            let sql = crate::sql::select(self.conn.dialect(), C::META, Some(column));
+            found = self
+                .load_rows::<C>(&sql, &[crate::value::ValueRef::I64(k)])?
+                .into_iter()
+                .map(|h| h.slot)
+                .collect();
+        }
+        // The session's view wins: children moved away are left out, children moved here
+        // (or new ones) are added.
+        let ci = self.store_index_or_create(C::META);
+        let points_here = |db: &Session, slot: u32| {
+            db.parent_slot(P::META, db.stores[ci].foreign_key(slot, inv)) == Some((pi, parent.slot))
+        };
+        let mut children: Vec<u32> = found
+            .into_iter()
+            .filter(|&s| points_here(self, s))
+            .collect();
+        for slot in 0..self.stores[ci].slot_count() as u32 {
+            if self.stores[ci].state(slot) != State::Discarded
+                && !children.contains(&slot)
+                && points_here(self, slot)
+            {
+                children.push(slot);
+            }
+        }
+        let session = self.id;
+        if let Some(c) = self.stores[pi].collection_mut(parent.slot, rel) {
+            c.set_slots(session, &children);
+        }
+        Ok(children
+            .into_iter()
+            .map(|s| Handle::new(session, s))
+            .collect())
+    }
+}
+
+fn inverse_of<P: Model, C: Model>(rel: usize) -> Result<usize> {
+    let r = &P::META.relations[rel];
+    P::META
+        .inverse(rel)
+        .filter(|&i| matches!(C::META.relations[i].kind, RelationKind::BelongsTo { .. }))
+        .ok_or_else(|| Error::Relationship {
+            model: P::META.name,
+            field: r.field,
+            message: format!(
+                "`back_populates` must name the `#[belongs_to]` field of `{}` that points back",
+                C::META.name
+            ),
+        })
+}
+
+impl<C: Model, P: Model> Relationship<C> for BelongsTo<C, P> {
+    type Loaded = Option<Handle<P>>;
+    type Value = Parent<P>;
+
+    fn load(self, db: &mut Session, h: Handle<C>) -> Result<Option<Handle<P>>> {
+        let id = db[h].foreign_key(self.rel);
+        match id {
+            RawId::Unset => Ok(None),
+            RawId::Pending { .. } => Ok(db.handle_of(Id::<P>::from_raw(id))),
+            RawId::Stored(v) => db.get_by_key::<P>(crate::value::ValueRef::I64(v)),
+        }
+    }
+
+    fn set(self, db: &mut Session, h: Handle<C>, value: Parent<P>) -> Result<()> {
+        db.set_parent(h, self.rel, value.0)
+    }
+}
+
+impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
+    type Loaded = Vec<Handle<C>>;
+    type Value = Children<C>;
+
+    fn load(self, db: &mut Session, h: Handle<P>) -> Result<Vec<Handle<C>>> {
+        db.load_children::<P, C>(h, self.rel)
+    }
+
+    fn set(self, db: &mut Session, h: Handle<P>, value: Children<C>) -> Result<()> {
+        let inv = inverse_of::<P, C>(self.rel)?;
+        let RelationKind::BelongsTo { nullable, .. } = C::META.relations[inv].kind else {
+            unreachable!("checked by inverse_of")
+        };
+        let mut new: Vec<Handle<C>> = Vec::with_capacity(value.0.len());
+        for c in value.0 {
+            db.check_handle(c)?;
+            if !new.contains(&c) {
+                new.push(c);
+            }
+        }
+        let current = db.load_children::<P, C>(h, self.rel)?;
+        let removed: Vec<Handle<C>> = current.into_iter().filter(|c| !new.contains(c)).collect();
+        if !removed.is_empty() && !nullable {
+            return Err(Error::NotNullable {
+                model: C::META.name,
+                field: C::META.relations[inv].field,
+            });
+        }
+        let parent_id = db.id(h).raw();
+        for c in removed {
+            db.set_parent(c, inv, RawId::Unset)?;
+        }
+        for &c in &new {
+            db.set_parent(c, inv, parent_id)?;
+        }
+        let pi = db.store_index_or_create(P::META);
+        let session = db.id;
+        let slots: Vec<u32> = new.iter().map(|c| c.slot).collect();
+        if let Some(col) = db.stores[pi].collection_mut(h.slot, self.rel) {
+            col.set_slots(session, &slots);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,434 @@
+//! The objects of one model in a session: the arena, the identity map and the snapshots that
+//! dirty tracking and rollback compare against.
+
+use crate::id::{RawCollection, RawId};
+use crate::model::{KeyKind, Model, ModelMeta, RawRow, RelationKind, RowReader};
+use crate::value::{Value, ValueRef};
+use crate::Result;
+use std::any::Any;
+use std::collections::HashMap;
+
+/// A key value as the identity map holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub enum KeyValue {
+    Int(i64),
+    Text(Box<str>),
+    Blob(Box<[u8]>),
+}
+
+impl KeyValue {
+    pub(crate) fn from_ref(v: ValueRef<'_>) -> Option<KeyValue> {
+        Some(match v {
+            ValueRef::Bool(b) => KeyValue::Int(b.into()),
+            ValueRef::I16(i) => KeyValue::Int(i.into()),
+            ValueRef::I32(i) => KeyValue::Int(i.into()),
+            ValueRef::I64(i) => KeyValue::Int(i),
+            ValueRef::Text(t) => KeyValue::Text(t.into()),
+            ValueRef::Blob(b) => KeyValue::Blob(b.into()),
+            ValueRef::Null | ValueRef::F32(_) | ValueRef::F64(_) => return None,
+        })
+    }
+}
+
+/// Where an object is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Added, not inserted yet.
+    New,
+    /// Stored in the database (this transaction's view of it).
+    Persistent,
+    /// Thrown away by `rollback`; its handles no longer work.
+    Discarded,
+}
+
+/// The values of an object as the database holds them, and its foreign keys.
+#[derive(Clone, Debug)]
+pub(crate) struct Snapshot {
+    /// Column values (empty for a new object, which has no row yet).
+    pub(crate) values: Box<[Value]>,
+    /// The foreign key of each relation (`Unset` for has-many).
+    pub(crate) fks: Box<[RawId]>,
+}
+
+pub(crate) struct Slot<T> {
+    pub(crate) obj: Option<T>,
+    pub(crate) state: State,
+    pub(crate) snapshot: Option<Box<Snapshot>>,
+    /// In `Store::marked` since the last flush.
+    marked: bool,
+    /// Added (or first inserted) since the last commit.
+    pub(crate) since_commit: bool,
+    /// Has an entry in `Store::journal`.
+    journaled: bool,
+}
+
+/// The objects of one model.
+pub struct Store<T: Model> {
+    pub(crate) slots: Vec<Slot<T>>,
+    pub(crate) identity: HashMap<KeyValue, u32>,
+    /// New objects, in the order they were added.
+    pub(crate) new: Vec<u32>,
+    /// Objects taken mutably since the last flush.
+    pub(crate) marked: Vec<u32>,
+    /// Slots added or inserted since the last commit.
+    pub(crate) added: Vec<u32>,
+    /// Database values of rows updated since the last commit, as they were at that commit.
+    pub(crate) journal: Vec<(u32, Box<Snapshot>)>,
+}
+
+impl<T: Model> Store<T> {
+    pub(crate) fn new() -> Self {
+        Store {
+            slots: Vec::new(),
+            identity: HashMap::new(),
+            new: Vec::new(),
+            marked: Vec::new(),
+            added: Vec::new(),
+            journal: Vec::new(),
+        }
+    }
+
+    pub(crate) fn obj(&self, slot: u32) -> Option<&T> {
+        self.slots.get(slot as usize).and_then(|s| s.obj.as_ref())
+    }
+
+    fn take_snapshot(obj: &T, state: State) -> Box<Snapshot> {
+        let meta = T::META;
+        let values = if state == State::Persistent {
+            (0..meta.columns.len())
+                .map(|c| match meta.columns[c].relation {
+                    Some(rel) => raw_value(obj.foreign_key(rel)),
+                    None if c == meta.key && meta.key_kind == KeyKind::Generated => {
+                        raw_value(obj.key_id())
+                    }
+                    None => obj.column(c).into_owned(),
+                })
+                .collect()
+        } else {
+            Box::default()
+        };
+        let fks = (0..meta.relations.len())
+            .map(|r| match meta.relations[r].kind {
+                RelationKind::BelongsTo { .. } => obj.foreign_key(r),
+                RelationKind::HasMany => RawId::Unset,
+            })
+            .collect();
+        Box::new(Snapshot { values, fks })
+    }
+
+    /// Marks a slot as possibly changed, snapshotting it first; returns the object.
+    pub(crate) fn mark(&mut self, slot: u32) -> Option<&mut T> {
+        let s = self.slots.get_mut(slot as usize)?;
+        let obj = s.obj.as_mut()?;
+        if !s.marked {
+            s.marked = true;
+            if s.snapshot.is_none() {
+                s.snapshot = Some(Self::take_snapshot(obj, s.state));
+            }
+            self.marked.push(slot);
+        }
+        Some(obj)
+    }
+
+    /// Adds a new object; returns its slot.
+    pub(crate) fn insert_new(&mut self, obj: T) -> u32 {
+        let slot = self.slots.len() as u32;
+        self.slots.push(Slot {
+            obj: Some(obj),
+            state: State::New,
+            snapshot: None,
+            marked: false,
+            since_commit: true,
+            journaled: false,
+        });
+        self.new.push(slot);
+        self.added.push(slot);
+        slot
+    }
+
+    /// Reads a row into the session; an object already there for its key is kept as it is.
+    pub(crate) fn load_row(&mut self, row: &dyn RawRow) -> Result<u32> {
+        let meta = T::META;
+        let key = KeyValue::from_ref(row.value(meta.key, meta.key_column().sql_type).map_err(
+            |message| crate::Error::Decode {
+                model: meta.name,
+                field: meta.key_column().field,
+                message,
+            },
+        )?);
+        if let Some(slot) = key.as_ref().and_then(|k| self.identity.get(k)) {
+            return Ok(*slot);
+        }
+        let obj = T::from_row(&mut RowReader::new(row, meta))?;
+        let slot = self.slots.len() as u32;
+        self.slots.push(Slot {
+            obj: Some(obj),
+            state: State::Persistent,
+            snapshot: None,
+            marked: false,
+            since_commit: false,
+            journaled: false,
+        });
+        if let Some(k) = key {
+            self.identity.insert(k, slot);
+        }
+        Ok(slot)
+    }
+
+    fn key_of(obj: &T) -> Option<KeyValue> {
+        match T::META.key_kind {
+            KeyKind::Generated => match obj.key_id() {
+                RawId::Stored(v) => Some(KeyValue::Int(v)),
+                _ => None,
+            },
+            KeyKind::Natural => KeyValue::from_ref(obj.column(T::META.key)),
+        }
+    }
+}
+
+/// The value a foreign key or generated key holds in the database.
+fn raw_value(raw: RawId) -> Value {
+    match raw {
+        RawId::Stored(v) => Value::I64(v),
+        _ => Value::Null,
+    }
+}
+
+/// Type-erased access to a [`Store`], for the flush and the relationship bookkeeping.
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub trait AnyStore: Any {
+    fn meta(&self) -> &'static ModelMeta;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// The number of slots (objects ever held, discarded ones included).
+    fn slot_count(&self) -> usize;
+    fn state(&self, slot: u32) -> State;
+    fn new_slots(&self) -> &[u32];
+    fn marked_slots(&self) -> &[u32];
+    fn column(&self, slot: u32, col: usize) -> ValueRef<'_>;
+    fn key_id(&self, slot: u32) -> RawId;
+    fn foreign_key(&self, slot: u32, rel: usize) -> RawId;
+    fn snapshot_fk(&self, slot: u32, rel: usize) -> Option<RawId>;
+    fn snapshot_value(&self, slot: u32, col: usize) -> Option<&Value>;
+    fn lookup(&self, key: &KeyValue) -> Option<u32>;
+    fn collection(&self, slot: u32, rel: usize) -> Option<&dyn RawCollection>;
+    fn collection_mut(&mut self, slot: u32, rel: usize) -> Option<&mut dyn RawCollection>;
+    /// Marks (snapshots) a slot and sets a foreign key.
+    fn set_foreign_key(&mut self, slot: u32, rel: usize, id: RawId);
+    fn load_row(&mut self, row: &dyn RawRow) -> Result<u32>;
+    /// After a successful flush: the inserted rows' keys and resolved foreign keys.
+    fn apply_insert(&mut self, slot: u32, key: Option<i64>, fks: &[(usize, RawId)]);
+    /// After a successful flush: an updated row's resolved foreign keys.
+    fn apply_update(&mut self, slot: u32, fks: &[(usize, RawId)]);
+    /// After a successful flush: forget the marks and new list.
+    fn finish_flush(&mut self);
+    /// After commit.
+    fn finish_commit(&mut self);
+    /// After rollback: discard objects added since the commit, restore the others.
+    fn rollback(&mut self) -> Result<()>;
+}
+
+impl<T: Model> AnyStore for Store<T> {
+    fn meta(&self) -> &'static ModelMeta {
+        T::META
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+    fn state(&self, slot: u32) -> State {
+        self.slots
+            .get(slot as usize)
+            .map_or(State::Discarded, |s| s.state)
+    }
+    fn new_slots(&self) -> &[u32] {
+        &self.new
+    }
+    fn marked_slots(&self) -> &[u32] {
+        &self.marked
+    }
+    fn column(&self, slot: u32, col: usize) -> ValueRef<'_> {
+        self.obj(slot).map_or(ValueRef::Null, |o| o.column(col))
+    }
+    fn key_id(&self, slot: u32) -> RawId {
+        self.obj(slot).map_or(RawId::Unset, |o| o.key_id())
+    }
+    fn foreign_key(&self, slot: u32, rel: usize) -> RawId {
+        self.obj(slot).map_or(RawId::Unset, |o| o.foreign_key(rel))
+    }
+    fn snapshot_fk(&self, slot: u32, rel: usize) -> Option<RawId> {
+        let s = self.slots.get(slot as usize)?.snapshot.as_ref()?;
+        Some(s.fks[rel])
+    }
+    fn snapshot_value(&self, slot: u32, col: usize) -> Option<&Value> {
+        self.slots
+            .get(slot as usize)?
+            .snapshot
+            .as_ref()?
+            .values
+            .get(col)
+    }
+    fn lookup(&self, key: &KeyValue) -> Option<u32> {
+        self.identity.get(key).copied()
+    }
+    fn collection(&self, slot: u32, rel: usize) -> Option<&dyn RawCollection> {
+        self.obj(slot).map(|o| o.collection(rel))
+    }
+    fn collection_mut(&mut self, slot: u32, rel: usize) -> Option<&mut dyn RawCollection> {
+        self.slots
+            .get_mut(slot as usize)?
+            .obj
+            .as_mut()
+            .map(|o| o.collection_mut(rel))
+    }
+    fn set_foreign_key(&mut self, slot: u32, rel: usize, id: RawId) {
+        if let Some(obj) = self.mark(slot) {
+            obj.set_foreign_key(rel, id);
+        }
+    }
+    fn load_row(&mut self, row: &dyn RawRow) -> Result<u32> {
+        Store::load_row(self, row)
+    }
+    fn apply_insert(&mut self, slot: u32, key: Option<i64>, fks: &[(usize, RawId)]) {
+        let s = &mut self.slots[slot as usize];
+        let Some(obj) = s.obj.as_mut() else { return };
+        if let Some(k) = key {
+            obj.set_key_id(RawId::Stored(k));
+        }
+        for &(rel, id) in fks {
+            obj.set_foreign_key(rel, id);
+        }
+        s.state = State::Persistent;
+        s.snapshot = None;
+        s.marked = false;
+        if let Some(k) = Self::key_of(obj) {
+            self.identity.insert(k, slot);
+        }
+    }
+    fn apply_update(&mut self, slot: u32, fks: &[(usize, RawId)]) {
+        let s = &mut self.slots[slot as usize];
+        let Some(obj) = s.obj.as_mut() else { return };
+        for &(rel, id) in fks {
+            obj.set_foreign_key(rel, id);
+        }
+        let snapshot = s.snapshot.take();
+        if let Some(snap) = snapshot {
+            // A natural key that changed moves in the identity map.
+            if T::META.key_kind == KeyKind::Natural {
+                if let Some(old) = snap
+                    .values
+                    .get(T::META.key)
+                    .and_then(|v| KeyValue::from_ref(v.as_ref()))
+                {
+                    if self.identity.get(&old) == Some(&slot) {
+                        self.identity.remove(&old);
+                    }
+                }
+                if let Some(k) = Self::key_of(obj) {
+                    self.identity.insert(k, slot);
+                }
+            }
+            if !s.since_commit && !s.journaled {
+                s.journaled = true;
+                self.journal.push((slot, snap));
+            }
+        }
+        s.marked = false;
+    }
+    fn finish_flush(&mut self) {
+        for &slot in &self.marked {
+            let s = &mut self.slots[slot as usize];
+            s.marked = false;
+            if s.state == State::Persistent {
+                s.snapshot = None;
+            }
+        }
+        self.marked.clear();
+        self.new.clear();
+    }
+    fn finish_commit(&mut self) {
+        for slot in self.added.drain(..) {
+            self.slots[slot as usize].since_commit = false;
+        }
+        for (slot, _) in self.journal.drain(..) {
+            self.slots[slot as usize].journaled = false;
+        }
+    }
+    fn rollback(&mut self) -> Result<()> {
+        for slot in self.added.drain(..) {
+            let s = &mut self.slots[slot as usize];
+            if let Some(k) = s.obj.as_ref().and_then(Self::key_of) {
+                if self.identity.get(&k) == Some(&slot) {
+                    self.identity.remove(&k);
+                }
+            }
+            s.obj = None;
+            s.state = State::Discarded;
+            s.snapshot = None;
+            s.marked = false;
+            s.since_commit = false;
+        }
+        // Restore rows updated by flushes of this transaction, then unflushed edits.
+        let journal = std::mem::take(&mut self.journal);
+        let restores = journal
+            .into_iter()
+            .chain(
+                self.marked
+                    .iter()
+                    .filter_map(|&slot| Some((slot, self.slots[slot as usize].snapshot.clone()?))),
+            )
+            .collect::<Vec<_>>();
+        for (slot, snap) in restores {
+            let s = &mut self.slots[slot as usize];
+            s.journaled = false;
+            if s.state != State::Persistent || snap.values.is_empty() {
+                continue;
+            }
+            if let Some(old) = s.obj.as_ref().and_then(Self::key_of) {
+                if self.identity.get(&old) == Some(&slot) {
+                    self.identity.remove(&old);
+                }
+            }
+            let obj = T::from_row(&mut RowReader::new(&snap.values, T::META))?;
+            if let Some(k) = Self::key_of(&obj) {
+                self.identity.insert(k, slot);
+            }
+            s.obj = Some(obj);
+        }
+        for &slot in &self.marked {
+            let s = &mut self.slots[slot as usize];
+            s.marked = false;
+            s.snapshot = None;
+        }
+        self.marked.clear();
+        self.new.clear();
+        // Collections may name discarded objects: read them again on demand.
+        let has_many: Vec<usize> = (0..T::META.relations.len())
+            .filter(|&r| T::META.relations[r].kind == RelationKind::HasMany)
+            .collect();
+        if !has_many.is_empty() {
+            for s in &mut self.slots {
+                if let Some(obj) = s.obj.as_mut() {
+                    for &r in &has_many {
+                        obj.collection_mut(r).unload();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates the store of model `T` (the derive puts this in the model's metadata).
+#[doc(hidden)]
+pub fn new_store<T: Model>() -> Box<dyn AnyStore> {
+    Box::new(Store::<T>::new())
+}

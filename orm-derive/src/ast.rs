@@ -1,0 +1,262 @@
+//! The derive's intermediate form: the struct and its fields, classified, each keeping the syn
+//! node it came from for spans.
+
+use crate::attr::{self, FieldAttrs};
+use crate::ctxt::Ctxt;
+use crate::name;
+use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
+
+/// A model struct.
+pub struct Model<'a> {
+    /// The input, for spans.
+    pub original: &'a DeriveInput,
+    /// The struct name.
+    pub ident: &'a Ident,
+    /// The table name.
+    pub table: String,
+    /// Every field, in declaration order.
+    pub fields: Vec<Field<'a>>,
+}
+
+/// One field.
+pub struct Field<'a> {
+    /// The field, for spans.
+    pub original: &'a syn::Field,
+    /// Its name.
+    pub ident: &'a Ident,
+    /// Its type.
+    pub ty: &'a Type,
+    /// What it is.
+    pub kind: Kind<'a>,
+    /// The SQL column (unused for `has_many`).
+    pub column: String,
+    /// `#[column(unique)]`.
+    pub unique: bool,
+    /// `#[column(index)]`.
+    pub index: bool,
+    /// The attribute that made it a key, a relation or renamed its column, for spans.
+    pub attrs: FieldAttrs<'a>,
+}
+
+/// What a field is.
+pub enum Kind<'a> {
+    /// A plain column.
+    Column,
+    /// `#[key]`: generated (`Id<Self>`) or natural (any column type).
+    Key {
+        /// Whether the database generates it.
+        generated: bool,
+    },
+    /// `#[belongs_to]`: a foreign key to `parent`.
+    BelongsTo {
+        /// The parent model.
+        parent: &'a Type,
+        /// The parent's `has_many` field.
+        back_populates: Option<LitStr>,
+    },
+    /// `#[has_many]`: the children of type `child`.
+    HasMany {
+        /// The child model.
+        child: &'a Type,
+        /// The child's `belongs_to` field.
+        back_populates: Option<LitStr>,
+    },
+}
+
+impl Field<'_> {
+    /// Whether the field is stored in a column.
+    pub fn is_column(&self) -> bool {
+        !matches!(self.kind, Kind::HasMany { .. })
+    }
+
+    /// Whether the field is a relationship.
+    pub fn is_relation(&self) -> bool {
+        matches!(self.kind, Kind::BelongsTo { .. } | Kind::HasMany { .. })
+    }
+}
+
+/// The single type argument of `Name<T>`, if `ty` is that.
+pub fn generic_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
+    let Type::Path(p) = ty else { return None };
+    if p.qself.is_some() {
+        return None;
+    }
+    let seg = p.path.segments.last()?;
+    if seg.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &seg.arguments else {
+        return None;
+    };
+    if args.args.len() != 1 {
+        return None;
+    }
+    match args.args.first()? {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn is_self_type(ty: &Type, ident: &Ident) -> bool {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.is_ident("Self") || p.path.is_ident(ident),
+        _ => false,
+    }
+}
+
+fn unraw(ident: &Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+}
+
+impl<'a> Model<'a> {
+    /// Parses the input; errors go to `cx` and what could be parsed is returned.
+    pub fn from_syn(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'a>> {
+        let attrs = attr::model_attrs(cx, &input.attrs);
+        let fields = match &input.data {
+            Data::Struct(s) => match &s.fields {
+                Fields::Named(named) => &named.named,
+                _ => {
+                    cx.error_spanned_by(
+                        &input.ident,
+                        "`#[derive(Model)]` needs a struct with named fields",
+                    );
+                    return None;
+                }
+            },
+            _ => {
+                cx.error_spanned_by(
+                    &input.ident,
+                    "`#[derive(Model)]` can only be used on a struct with named fields",
+                );
+                return None;
+            }
+        };
+        let table = attrs
+            .table
+            .as_ref()
+            .map_or_else(|| name::snake_case(&unraw(&input.ident)), LitStr::value);
+        let fields = fields
+            .iter()
+            .filter_map(|f| Field::from_syn(cx, f, &input.ident))
+            .collect();
+        Some(Model {
+            original: input,
+            ident: &input.ident,
+            table,
+            fields,
+        })
+    }
+}
+
+impl<'a> Field<'a> {
+    fn from_syn(cx: &mut Ctxt, field: &'a syn::Field, model: &Ident) -> Option<Field<'a>> {
+        let ident = field.ident.as_ref()?;
+        let attrs = attr::field_attrs(cx, &field.attrs);
+        let ty = &field.ty;
+        let kinds = [
+            attrs.key.is_some(),
+            attrs.belongs_to.is_some(),
+            attrs.has_many.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() > 1 {
+            cx.error_spanned_by(
+                ident,
+                "a field can be only one of `#[key]`, `#[belongs_to]` and `#[has_many]`",
+            );
+            return None;
+        }
+        let kind = if let Some(key) = attrs.key {
+            if let Some(target) = generic_arg(ty, "Id") {
+                if !is_self_type(target, model) {
+                    cx.error_spanned_by(
+                        target,
+                        format!("the key of `{model}` must be an `Id<{model}>` (or `Id<Self>`)"),
+                    );
+                }
+                Kind::Key { generated: true }
+            } else if generic_arg(ty, "Option").is_some() {
+                cx.error_spanned_by(
+                    ty,
+                    "a key cannot be `Option`; use `Id<Self>` for a key the database generates",
+                );
+                Kind::Key { generated: false }
+            } else {
+                let _ = key;
+                Kind::Key { generated: false }
+            }
+        } else if let Some(rel) = &attrs.belongs_to {
+            let parent = match generic_arg(ty, "Option") {
+                Some(inner) => generic_arg(inner, "Id"),
+                None => generic_arg(ty, "Id"),
+            };
+            match parent {
+                Some(parent) => Kind::BelongsTo {
+                    parent,
+                    back_populates: rel.back_populates.clone(),
+                },
+                None => {
+                    cx.error_spanned_by(
+                        ty,
+                        "`#[belongs_to]` goes on a field of type `Id<Parent>` (required) or `Option<Id<Parent>>` (nullable)",
+                    );
+                    return None;
+                }
+            }
+        } else if let Some(rel) = &attrs.has_many {
+            if attrs.column.is_some() {
+                cx.error_spanned_by(
+                    attrs.column,
+                    "a `#[has_many]` field has no column; `#[column]` goes on the child's `#[belongs_to]` field",
+                );
+            }
+            let Some(child) = generic_arg(ty, "HasMany") else {
+                cx.error_spanned_by(ty, "`#[has_many]` goes on a field of type `HasMany<Child>`");
+                return None;
+            };
+            if rel.back_populates.is_none() {
+                cx.error_spanned_by(
+                    rel.original,
+                    "`#[has_many]` needs `back_populates = \"field\"` naming the child's `#[belongs_to]` field",
+                );
+            }
+            Kind::HasMany {
+                child,
+                back_populates: rel.back_populates.clone(),
+            }
+        } else if generic_arg(ty, "Id").is_some()
+            || generic_arg(ty, "Option")
+                .and_then(|t| generic_arg(t, "Id"))
+                .is_some()
+        {
+            cx.error_spanned_by(
+                ty,
+                "an `Id` field needs `#[key]` (this model's key) or `#[belongs_to]` (a foreign key)",
+            );
+            return None;
+        } else if generic_arg(ty, "HasMany").is_some() {
+            cx.error_spanned_by(
+                ty,
+                "a `HasMany` field needs `#[has_many(back_populates = \"field\")]`",
+            );
+            return None;
+        } else {
+            Kind::Column
+        };
+        let column = match (&attrs.column_name, &kind) {
+            (Some(lit), _) => lit.value(),
+            (None, Kind::BelongsTo { .. }) => name::foreign_key_column(&unraw(ident)),
+            (None, _) => unraw(ident),
+        };
+        Some(Field {
+            original: field,
+            ident,
+            ty,
+            kind,
+            column,
+            unique: attrs.unique,
+            index: attrs.index,
+            attrs,
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! The attribute grammar: `#[model(table = "..")]` on the struct; `#[key]`,
+//! `#[column(name = "..", unique, index)]`, `#[belongs_to(back_populates = "..")]` and
+//! `#[has_many(back_populates = "..")]` on fields. Per-attribute rules (unknown keys,
+//! duplicates, syntax) are checked here; rules across fields are in `check`.
+
+use crate::ctxt::Ctxt;
+use syn::{Attribute, LitStr, Meta};
+
+/// Attributes of the struct.
+#[derive(Default)]
+pub struct ModelAttrs {
+    /// `#[model(table = "..")]`.
+    pub table: Option<LitStr>,
+}
+
+/// A `#[belongs_to]` or `#[has_many]` attribute.
+pub struct RelAttr<'a> {
+    /// The attribute, for spans.
+    pub original: &'a Attribute,
+    /// `back_populates = ".."`.
+    pub back_populates: Option<LitStr>,
+}
+
+/// Attributes of one field.
+#[derive(Default)]
+pub struct FieldAttrs<'a> {
+    /// `#[key]`.
+    pub key: Option<&'a Attribute>,
+    /// `#[column(name = "..")]`.
+    pub column_name: Option<LitStr>,
+    /// `#[column(unique)]`.
+    pub unique: bool,
+    /// `#[column(index)]`.
+    pub index: bool,
+    /// `#[column(..)]`, for spans.
+    pub column: Option<&'a Attribute>,
+    /// `#[belongs_to(..)]`.
+    pub belongs_to: Option<RelAttr<'a>>,
+    /// `#[has_many(..)]`.
+    pub has_many: Option<RelAttr<'a>>,
+}
+
+/// Parses the struct's attributes.
+pub fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
+    let mut out = ModelAttrs::default();
+    for attr in attrs {
+        if attr.path().is_ident("model") {
+            let r = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("table") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    if out.table.is_some() {
+                        return Err(meta.error("duplicate `table`; give the table name once"));
+                    }
+                    if lit.value().is_empty() {
+                        return Err(syn::Error::new(lit.span(), "the table name is empty"));
+                    }
+                    out.table = Some(lit);
+                    Ok(())
+                } else {
+                    Err(meta.error("unknown `model` attribute; expected `table = \"...\"`"))
+                }
+            });
+            if let Err(e) = r {
+                cx.syn_error(e);
+            }
+        } else if ["key", "column", "belongs_to", "has_many"]
+            .iter()
+            .any(|n| attr.path().is_ident(n))
+        {
+            cx.error_spanned_by(attr, "this attribute goes on a field, not on the struct");
+        }
+    }
+    out
+}
+
+fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
+    let mut out = RelAttr {
+        original: attr,
+        back_populates: None,
+    };
+    if let Meta::Path(_) = attr.meta {
+        return out;
+    }
+    let r = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("back_populates") {
+            let lit: LitStr = meta.value()?.parse()?;
+            if out.back_populates.is_some() {
+                return Err(meta.error("duplicate `back_populates`"));
+            }
+            if syn::parse_str::<syn::Ident>(&lit.value()).is_err() {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "`back_populates` must name a field of the other model",
+                ));
+            }
+            out.back_populates = Some(lit);
+            Ok(())
+        } else {
+            Err(meta.error(format!(
+                "unknown `{name}` attribute; expected `back_populates = \"field\"`"
+            )))
+        }
+    });
+    if let Err(e) = r {
+        cx.syn_error(e);
+    }
+    out
+}
+
+/// Parses one field's attributes.
+pub fn field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> FieldAttrs<'a> {
+    let mut out = FieldAttrs::default();
+    for attr in attrs {
+        let path = attr.path();
+        if path.is_ident("key") {
+            if !matches!(attr.meta, Meta::Path(_)) {
+                cx.error_spanned_by(attr, "`#[key]` takes no arguments");
+            }
+            if out.key.is_some() {
+                cx.error_spanned_by(attr, "duplicate `#[key]` on this field");
+            }
+            out.key = Some(attr);
+        } else if path.is_ident("column") {
+            if out.column.is_some() {
+                cx.error_spanned_by(attr, "duplicate `#[column]`; put every option in one");
+            }
+            out.column = Some(attr);
+            let r = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("name") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    if lit.value().is_empty() {
+                        return Err(syn::Error::new(lit.span(), "the column name is empty"));
+                    }
+                    out.column_name = Some(lit);
+                } else if meta.path.is_ident("unique") {
+                    out.unique = true;
+                } else if meta.path.is_ident("index") {
+                    out.index = true;
+                } else {
+                    return Err(meta.error(
+                        "unknown `column` attribute; expected `name = \"...\"`, `unique` or `index`",
+                    ));
+                }
+                Ok(())
+            });
+            if let Err(e) = r {
+                cx.syn_error(e);
+            }
+        } else if path.is_ident("belongs_to") {
+            if out.belongs_to.is_some() {
+                cx.error_spanned_by(attr, "duplicate `#[belongs_to]` on this field");
+            }
+            out.belongs_to = Some(rel_attr(cx, attr, "belongs_to"));
+        } else if path.is_ident("has_many") {
+            if out.has_many.is_some() {
+                cx.error_spanned_by(attr, "duplicate `#[has_many]` on this field");
+            }
+            out.has_many = Some(rel_attr(cx, attr, "has_many"));
+        } else if path.is_ident("model") {
+            cx.error_spanned_by(attr, "`#[model(...)]` goes on the struct, not on a field");
+        }
+    }
+    out
+}

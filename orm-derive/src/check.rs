@@ -1,0 +1,56 @@
+//! Rules that need the whole struct: exactly one key, distinct column names, no generics.
+//! (That `back_populates` names the matching field of the other model is checked by rustc on
+//! code the expansion emits with the literal's span, since a derive sees one struct only.)
+
+use crate::ast::{Kind, Model};
+use crate::ctxt::Ctxt;
+
+/// Checks `model`, recording every problem in `cx`.
+pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
+    let name = model.ident;
+    if !model.original.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &model.original.generics,
+            "a model cannot be generic; give each table its own struct",
+        );
+    }
+    let keys: Vec<_> = model
+        .fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Key { .. }))
+        .collect();
+    match keys.as_slice() {
+        [] => cx.error_spanned_by(
+            name,
+            format!(
+                "`{name}` has no key; mark one field `#[key]`, e.g. `#[key] id: Id<{name}>` for a key the database generates"
+            ),
+        ),
+        [_] => {}
+        [_, rest @ ..] => {
+            for k in rest {
+                cx.error_spanned_by(
+                    k.attrs.key,
+                    format!("`{name}` has more than one `#[key]`; keep it on one field (composite keys are not supported)"),
+                );
+            }
+        }
+    }
+    let columns: Vec<_> = model.fields.iter().filter(|f| f.is_column()).collect();
+    for (i, f) in columns.iter().enumerate() {
+        if columns[..i].iter().any(|g| g.column == f.column) {
+            let at = f
+                .attrs
+                .column_name
+                .as_ref()
+                .map_or_else(|| f.ident.span(), |l| l.span());
+            cx.syn_error(syn::Error::new(
+                at,
+                format!(
+                    "column `{}` is used by two fields of `{name}`; rename one with `#[column(name = \"...\")]`",
+                    f.column
+                ),
+            ));
+        }
+    }
+}

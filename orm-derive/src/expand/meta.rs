@@ -1,0 +1,122 @@
+//! The model's static metadata: table, columns and relationships.
+
+use super::{concrete, private};
+use crate::ast::{Kind, Model};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+/// The `ModelMeta` expression, and the index of each field's column and relation.
+pub struct Meta {
+    /// `&ModelMeta { .. }`.
+    pub tokens: TokenStream,
+    /// Per field: its column index, if it is a column.
+    pub column: Vec<Option<usize>>,
+    /// Per field: its relation index, if it is a relationship.
+    pub relation: Vec<Option<usize>>,
+}
+
+/// Builds the metadata of `model`.
+pub fn expand(model: &Model<'_>) -> Meta {
+    let p = private();
+    let ident = model.ident;
+    let name = ident.to_string();
+    let table = &model.table;
+    let mut columns = Vec::new();
+    let mut relations = Vec::new();
+    let mut column_of = Vec::new();
+    let mut relation_of = Vec::new();
+    let mut key = 0usize;
+    let mut generated = false;
+    for f in &model.fields {
+        let field = f.ident.to_string();
+        let col = &f.column;
+        let ty = f.ty;
+        let (unique, index) = (f.unique, f.index);
+        let rel_index = relations.len();
+        let column = match &f.kind {
+            Kind::Column | Kind::Key { generated: false } => {
+                if let Kind::Key { .. } = f.kind {
+                    key = columns.len();
+                }
+                let sql_type = quote_spanned!(ty.span()=> <#ty as #p::ColumnType>::SQL_TYPE);
+                let nullable = quote_spanned!(ty.span()=> <#ty as #p::ColumnType>::NULLABLE);
+                Some(quote! {
+                    #p::ColumnMeta { name: #col, field: #field, sql_type: #sql_type,
+                        nullable: #nullable, unique: #unique, index: #index, relation: #p::Option::None }
+                })
+            }
+            Kind::Key { generated: true } => {
+                key = columns.len();
+                generated = true;
+                Some(quote! {
+                    #p::ColumnMeta { name: #col, field: #field, sql_type: #p::SqlType::I64,
+                        nullable: false, unique: false, index: false, relation: #p::Option::None }
+                })
+            }
+            Kind::BelongsTo {
+                parent,
+                back_populates,
+                ..
+            } => {
+                let parent = concrete(parent, ident);
+                let nullable = quote_spanned!(ty.span()=> <#ty as #p::ForeignKey>::NULLABLE);
+                let back = match back_populates {
+                    Some(l) => quote!(#p::Option::Some(#l)),
+                    None => quote!(#p::Option::None),
+                };
+                let column_index = columns.len();
+                relations.push(quote! {
+                    #p::RelationMeta { field: #field,
+                        kind: #p::RelationKind::BelongsTo { column: #column_index, nullable: #nullable },
+                        target: #p::meta_of::<#parent>, back_populates: #back }
+                });
+                Some(quote! {
+                    #p::ColumnMeta { name: #col, field: #field, sql_type: #p::SqlType::I64,
+                        nullable: #nullable, unique: #unique, index: #index,
+                        relation: #p::Option::Some(#rel_index) }
+                })
+            }
+            Kind::HasMany {
+                child,
+                back_populates,
+            } => {
+                let child = concrete(child, ident);
+                let back = match back_populates {
+                    Some(l) => quote!(#p::Option::Some(#l)),
+                    None => quote!(#p::Option::None),
+                };
+                relations.push(quote! {
+                    #p::RelationMeta { field: #field, kind: #p::RelationKind::HasMany,
+                        target: #p::meta_of::<#child>, back_populates: #back }
+                });
+                None
+            }
+        };
+        relation_of.push(f.is_relation().then_some(rel_index));
+        column_of.push(column.as_ref().map(|_| columns.len()));
+        columns.extend(column);
+    }
+    let key_kind = if generated {
+        quote!(#p::KeyKind::Generated)
+    } else {
+        quote!(#p::KeyKind::Natural)
+    };
+    let tokens = quote! {
+        &#p::ModelMeta {
+            name: #name,
+            table: #table,
+            columns: &[#(#columns),*],
+            key: #key,
+            key_kind: #key_kind,
+            relations: &[#(#relations),*],
+            type_id: #p::TypeId::of::<#ident>,
+            new_store: #p::new_store::<#ident>,
+        }
+    };
+    Meta {
+        tokens,
+        column: column_of,
+        relation: relation_of,
+    }
+}
