@@ -15,6 +15,9 @@ pub fn creation_order(set: &[&'static ModelMeta]) -> Result<Vec<&'static ModelMe
     }
     for m in &unique {
         for r in m.relations {
+            if r.kind == RelationKind::HasMany {
+                continue;
+            }
             let target = (r.target)();
             if !unique.iter().any(|u| u.same(target)) {
                 return Err(Error::MissingModel {

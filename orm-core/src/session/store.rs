@@ -376,15 +376,14 @@ impl<T: Model> AnyStore for Store<T> {
             s.marked = false;
             s.since_commit = false;
         }
-        // Restore rows updated by flushes of this transaction, then unflushed edits.
+        // Undo unflushed edits, then rows updated by flushes of this transaction: the journal
+        // holds their values at the commit, so it goes last.
         let journal = std::mem::take(&mut self.journal);
-        let restores = journal
-            .into_iter()
-            .chain(
-                self.marked
-                    .iter()
-                    .filter_map(|&slot| Some((slot, self.slots[slot as usize].snapshot.clone()?))),
-            )
+        let restores = self
+            .marked
+            .iter()
+            .filter_map(|&slot| Some((slot, self.slots[slot as usize].snapshot.clone()?)))
+            .chain(journal)
             .collect::<Vec<_>>();
         for (slot, snap) in restores {
             let s = &mut self.slots[slot as usize];
