@@ -67,14 +67,6 @@ impl<T> Id<T> {
     pub fn is_stored(&self) -> bool {
         matches!(self.raw, RawId::Stored(_))
     }
-
-    /// The stored value, or `None` while pending or unset.
-    pub fn get(&self) -> Option<i64> {
-        match self.raw {
-            RawId::Stored(v) => Some(v),
-            _ => None,
-        }
-    }
 }
 
 impl<T: Model> Id<T> {

@@ -59,7 +59,23 @@ pub use model::{ColumnMeta, KeyKind, Model, ModelMeta, ModelSet, RelationKind, R
 pub use session::{BelongsTo, HasManyRel, Relationship, Session};
 pub use value::{ColumnType, ConversionError, IntoValue, SqlType, Value, ValueRef};
 
-/// `#[derive(Model)]`: see the crate documentation.
+/// Derives [`Model`](trait@Model) for a struct with named fields.
+///
+/// - `#[model(table = "name")]` on the struct names its table (default: the struct's name in
+///   snake_case).
+/// - One column per plain field: `i16 i32 i64 u8 u16 u32 f32 f64 bool String Vec<u8>`, or
+///   `Option<T>` of each for a nullable column, or any type implementing [`ColumnType`].
+/// - `#[key]` marks the key: on an `Id<Self>` field the database generates it at flush; on any
+///   other column type it is a natural key the user assigns.
+/// - `#[column(name = "..", unique, index)]` renames a column, adds `UNIQUE` or an index.
+/// - `#[belongs_to(back_populates = "..")]` on an `Id<Parent>` (required) or
+///   `Option<Id<Parent>>` (nullable) field is a foreign key (column `<field>_id`, indexed).
+/// - `#[has_many(back_populates = "..")]` on a `HasMany<Child>` field is the other side of a
+///   child's `belongs_to`; it has no column.
+///
+/// It also generates `new(..)`, taking every column except a generated key (strings and
+/// foreign keys as `impl Into<..>`), and a relationship descriptor per relationship field
+/// (`User::products`, `Product::user`) for [`Session::load`] and [`Session::set`].
 #[cfg(feature = "derive")]
 pub use orm_derive::Model;
 
