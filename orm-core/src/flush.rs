@@ -309,6 +309,14 @@ fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
         by_key: vec![None; stores.len()],
     };
     let (order, deferred) = sort(&mut plan)?;
+    // Relations of a table to itself: a row must not share a statement with its parent.
+    let self_refs: Vec<Vec<usize>> = (0..stores.len())
+        .map(|si| {
+            (0..stores[si].meta().relations.len())
+                .filter(|&r| plan.targets[si][r] == Some(si))
+                .collect()
+        })
+        .collect();
 
     // Inserts, in batches of consecutive rows of one table that do not reference each other.
     let mut params: Vec<ValueRef<'_>> = Vec::new();
@@ -324,7 +332,7 @@ fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
                 si != batch_store
                     || batch.len()
                         >= MAX_BATCH_ROWS.min(d.max_params() / stores[si].meta().columns.len().max(1))
-                    || stores[si].meta().relations.iter().enumerate().any(|(r, _)| {
+                    || self_refs[si].iter().any(|&r| {
                         !deferred.contains(&(si, slot, r))
                             && matches!(plan.parent_row(si, slot, r), Some((ti, ps)) if ti == si && in_batch.contains(&ps))
                     })
@@ -343,7 +351,9 @@ fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
         if let Some((si, slot)) = next {
             batch_store = si;
             batch.push(slot);
-            in_batch.insert(slot);
+            if !self_refs[si].is_empty() {
+                in_batch.insert(slot);
+            }
         }
         i += 1;
     }

@@ -201,7 +201,8 @@ impl Session {
         for (r, rel) in meta.relations.iter().enumerate() {
             if let RelationKind::BelongsTo { .. } = rel.kind {
                 let fk = self.stores[si].foreign_key(slot, r);
-                self.link(si, slot, r, fk);
+                // A new object is in no collection yet: no need to look for it.
+                self.link_inner(si, slot, r, fk, false);
             }
         }
         Handle::new(session, slot)
@@ -395,12 +396,16 @@ impl Session {
 
     /// Puts a child into the loaded collection of the parent its key `rel` points at.
     pub(crate) fn link(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
+        self.link_inner(si, slot, rel, fk, true)
+    }
+
+    fn link_inner(&mut self, si: usize, slot: u32, rel: usize, fk: RawId, check: bool) {
         let meta = self.stores[si].meta();
         let Some(inv) = meta.inverse(rel) else { return };
         if let Some((pi, ps)) = self.parent_slot((meta.relations[rel].target)(), fk) {
             let session = self.id;
             if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
-                if !c.contains_slot(slot) {
+                if !check || !c.contains_slot(slot) {
                     c.push_slot(session, slot);
                 }
             }
