@@ -97,11 +97,28 @@ pub fn generic_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
     }
 }
 
+/// `Self` or the model's own name (with any generic arguments: a generic model is reported
+/// once, by `check`, not again for its key).
 fn is_self_type(ty: &Type, ident: &Ident) -> bool {
     match ty {
-        Type::Path(p) if p.qself.is_none() => p.path.is_ident("Self") || p.path.is_ident(ident),
+        Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            let seg = &p.path.segments[0];
+            seg.ident == "Self" || seg.ident == *ident
+        }
         _ => false,
     }
+}
+
+/// The first type argument of `Vec<T>` and the like, for suggestions.
+fn first_generic_arg(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
 }
 
 fn unraw(ident: &Ident) -> String {
@@ -119,15 +136,22 @@ impl<'a> Model<'a> {
                 _ => {
                     cx.error_spanned_by(
                         &input.ident,
-                        "`#[derive(Model)]` needs a struct with named fields",
+                        "`#[derive(Model)]` needs a struct with named fields; name each field, which also names its column",
                     );
                     return None;
                 }
             },
-            _ => {
+            Data::Enum(_) => {
                 cx.error_spanned_by(
                     &input.ident,
-                    "`#[derive(Model)]` can only be used on a struct with named fields",
+                    "`#[derive(Model)]` goes on a struct with named fields, not an enum; to store an enum in a column, implement `orm_core::ColumnType` for it",
+                );
+                return None;
+            }
+            Data::Union(_) => {
+                cx.error_spanned_by(
+                    &input.ident,
+                    "`#[derive(Model)]` goes on a struct with named fields, not a union",
                 );
                 return None;
             }
@@ -171,7 +195,7 @@ impl<'a> Field<'a> {
                 if !is_self_type(target, model) {
                     cx.error_spanned_by(
                         target,
-                        format!("the key of `{model}` must be an `Id<{model}>` (or `Id<Self>`)"),
+                        format!("a generated key is an `Id` of its own model, not of `{}`; write `Id<Self>` (or `Id<{model}>`), or make this field a `#[belongs_to]` foreign key and add a key", quote::ToTokens::to_token_stream(target).to_string().replace(' ', "")),
                     );
                 }
                 Kind::Key { generated: true }
@@ -211,7 +235,19 @@ impl<'a> Field<'a> {
                 );
             }
             let Some(child) = generic_arg(ty, "HasMany") else {
-                cx.error_spanned_by(ty, "`#[has_many]` goes on a field of type `HasMany<Child>`");
+                let suggestion = match first_generic_arg(ty) {
+                    Some(child) => format!(
+                        "; change the type to `HasMany<{}>`",
+                        quote::ToTokens::to_token_stream(child)
+                            .to_string()
+                            .replace(' ', "")
+                    ),
+                    None => String::new(),
+                };
+                cx.error_spanned_by(
+                    ty,
+                    format!("`#[has_many]` goes on a field of type `HasMany<Child>`{suggestion}"),
+                );
                 return None;
             };
             if rel.back_populates.is_none() {

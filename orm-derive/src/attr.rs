@@ -63,11 +63,14 @@ pub fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
             if let Err(e) = r {
                 cx.syn_error(e);
             }
-        } else if ["key", "column", "belongs_to", "has_many"]
-            .iter()
-            .any(|n| attr.path().is_ident(n))
+        } else if let Some(name) = ["key", "column", "belongs_to", "has_many"]
+            .into_iter()
+            .find(|n| attr.path().is_ident(n))
         {
-            cx.error_spanned_by(attr, "this attribute goes on a field, not on the struct");
+            cx.error_spanned_by(
+                attr,
+                format!("`#[{name}]` goes on a field, not on the struct; move it to the field it is about (the struct takes `#[model(table = \"...\")]`)"),
+            );
         }
     }
     out

@@ -19,7 +19,16 @@ pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
         .iter()
         .filter(|f| matches!(f.kind, Kind::Key { .. }))
         .collect();
+    // A field with `#[key]` that was rejected has had its error already.
+    let key_attr = match &model.original.data {
+        syn::Data::Struct(s) => s
+            .fields
+            .iter()
+            .any(|f| f.attrs.iter().any(|a| a.path().is_ident("key"))),
+        _ => false,
+    };
     match keys.as_slice() {
+        [] if key_attr => {}
         [] => cx.error_spanned_by(
             name,
             format!(
@@ -38,7 +47,7 @@ pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
     }
     let columns: Vec<_> = model.fields.iter().filter(|f| f.is_column()).collect();
     for (i, f) in columns.iter().enumerate() {
-        if columns[..i].iter().any(|g| g.column == f.column) {
+        if let Some(g) = columns[..i].iter().find(|g| g.column == f.column) {
             let at = f
                 .attrs
                 .column_name
@@ -47,8 +56,8 @@ pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
             cx.syn_error(syn::Error::new(
                 at,
                 format!(
-                    "column `{}` is used by two fields of `{name}`; rename one with `#[column(name = \"...\")]`",
-                    f.column
+                    "column `{}` of `{}` is already the column of `{}`; give one of them another name with `#[column(name = \"...\")]`",
+                    f.column, f.ident, g.ident
                 ),
             ));
         }

@@ -8,7 +8,7 @@ mod relation;
 use crate::ast::Model;
 use crate::check;
 use crate::ctxt::Ctxt;
-use proc_macro2::TokenStream;
+use proc_macro2::{Group, TokenStream, TokenTree};
 use quote::quote;
 use syn::{DeriveInput, Ident, Type};
 
@@ -57,10 +57,27 @@ pub fn wrap_in_const(tokens: TokenStream) -> TokenStream {
     }
 }
 
-/// `ty`, with a bare `Self` replaced by the struct's name (for code outside the impl).
-pub fn concrete<'a>(ty: &'a Type, model: &'a Ident) -> TokenStream {
-    match ty {
-        Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self") => quote!(#model),
-        _ => quote!(#ty),
-    }
+/// `ty`, with every `Self` in it (`Self`, `Id<Self>`, `Option<Id<Self>>`) replaced by the
+/// struct's name, for code outside the impl.
+pub fn concrete(ty: &Type, model: &Ident) -> TokenStream {
+    replace_self(quote!(#ty), model)
+}
+
+fn replace_self(tokens: TokenStream, model: &Ident) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Ident(i) if i == "Self" => {
+                let mut m = model.clone();
+                m.set_span(i.span());
+                TokenTree::Ident(m)
+            }
+            TokenTree::Group(g) => {
+                let mut out = Group::new(g.delimiter(), replace_self(g.stream(), model));
+                out.set_span(g.span());
+                TokenTree::Group(out)
+            }
+            other => other,
+        })
+        .collect()
 }

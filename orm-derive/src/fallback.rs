@@ -25,6 +25,10 @@ pub fn expand(input: &DeriveInput, err: syn::Error) -> TokenStream {
                 fn collection(&self, _: usize) -> &dyn #p::RawCollection { #p::invalid_collection() }
                 fn collection_mut(&mut self, _: usize) -> &mut dyn #p::RawCollection { #p::invalid_collection() }
             }
+            // Whatever its key, a `belongs_to` pointing here is not a second error.
+            impl #p::GeneratedKey for #ident {
+                const META: &'static #p::ModelMeta = #p::FALLBACK_META;
+            }
         })
     } else {
         TokenStream::new()

@@ -1,7 +1,7 @@
 //! The model's static metadata: table, columns and relationships.
 
 use super::{concrete, private};
-use crate::ast::{Kind, Model};
+use crate::ast::{generic_arg, Kind, Model};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -55,12 +55,15 @@ pub fn expand(model: &Model<'_>) -> Meta {
                 })
             }
             Kind::BelongsTo {
-                parent,
+                parent: parent_ty,
                 back_populates,
-                ..
             } => {
-                let parent = concrete(parent, ident);
-                let nullable = quote_spanned!(ty.span()=> <#ty as #p::ForeignKey>::NULLABLE);
+                let parent = concrete(parent_ty, ident);
+                // `ast` accepts `Id<P>` and `Option<Id<P>>` only.
+                let nullable = generic_arg(ty, "Option").is_some();
+                let target = quote_spanned! {parent_ty.span()=>
+                    <#parent as #p::GeneratedKey>::META
+                };
                 let back = match back_populates {
                     Some(l) => quote!(#p::Option::Some(#l)),
                     None => quote!(#p::Option::None),
@@ -69,7 +72,8 @@ pub fn expand(model: &Model<'_>) -> Meta {
                 relations.push(quote! {
                     #p::RelationMeta { field: #field,
                         kind: #p::RelationKind::BelongsTo { column: #column_index, nullable: #nullable },
-                        target: #p::meta_of::<#parent>, back_populates: #back }
+                        target: { fn target() -> &'static #p::ModelMeta { #target } target },
+                        back_populates: #back }
                 });
                 Some(quote! {
                     #p::ColumnMeta { name: #col, field: #field, sql_type: #p::SqlType::I64,
@@ -78,17 +82,21 @@ pub fn expand(model: &Model<'_>) -> Meta {
                 })
             }
             Kind::HasMany {
-                child,
+                child: child_ty,
                 back_populates,
             } => {
-                let child = concrete(child, ident);
+                let child = concrete(child_ty, ident);
+                let target = quote_spanned! {child_ty.span()=>
+                    <#child as #p::AnyModel>::META
+                };
                 let back = match back_populates {
                     Some(l) => quote!(#p::Option::Some(#l)),
                     None => quote!(#p::Option::None),
                 };
                 relations.push(quote! {
                     #p::RelationMeta { field: #field, kind: #p::RelationKind::HasMany,
-                        target: #p::meta_of::<#child>, back_populates: #back }
+                        target: { fn target() -> &'static #p::ModelMeta { #target } target },
+                        back_populates: #back }
                 });
                 None
             }

@@ -12,7 +12,7 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
     let p = private();
     let ident = model.ident;
     let meta_tokens = &meta.tokens;
-    let mut key_type = quote!(#p::Id<Self>);
+    let mut key_type = quote!(type Key = #p::Id<Self>;);
     let mut key_id = quote!(#p::RawId::Unset);
     let mut set_key_id = quote!(let _ = id;);
     let mut columns = Vec::new();
@@ -27,11 +27,16 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
         match &f.kind {
             Kind::Column | Kind::Key { generated: false } => {
                 let c = meta.column[i];
-                columns
-                    .push(quote_spanned!(ty.span()=> #c => #p::ColumnType::to_sql(&self.#name),));
-                inits.push(quote_spanned!(ty.span()=> #name: row.column::<#ty>()?));
+                // Through `ColumnOf`, so that a type that is not a column is reported once, by
+                // the metadata, and not again here.
+                columns.push(
+                    quote_spanned!(ty.span()=> #c => #p::ColumnOf::<#ty>::NEW.to_sql(&self.#name),),
+                );
+                inits.push(quote_spanned!(ty.span()=> #name: #p::ColumnOf::<#ty>::NEW.read(row)?));
                 if let Kind::Key { .. } = f.kind {
-                    key_type = quote!(#ty);
+                    // Spanned at the type, like its check, so a type that is not a key is one
+                    // error there.
+                    key_type = quote_spanned!(ty.span()=> type Key = <#ty as #p::NaturalKey>::Key;);
                 }
             }
             Kind::Key { generated: true } => {
@@ -49,15 +54,18 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
             Kind::BelongsTo { .. } => {
                 let c = meta.column[i];
                 let r = meta.relation[i];
+                // Through `ForeignKeyOf`, so that a parent that is not a model is reported
+                // once, by `GeneratedKey`, and not again here.
+                let fk = quote_spanned!(ty.span()=> #p::ForeignKeyOf::<#ty>::NEW);
                 columns.push(quote! {
-                    #c => match #p::ForeignKey::raw(&self.#name) {
+                    #c => match #fk.raw(&self.#name) {
                         #p::RawId::Stored(v) => #p::ValueRef::I64(v),
                         _ => #p::ValueRef::Null,
                     },
                 });
-                inits.push(quote_spanned!(ty.span()=> #name: row.id::<#ty>()?));
-                fks.push(quote!(#r => #p::ForeignKey::raw(&self.#name),));
-                set_fks.push(quote!(#r => #p::ForeignKey::set_raw(&mut self.#name, id),));
+                inits.push(quote!(#name: #fk.read(row)?));
+                fks.push(quote!(#r => #fk.raw(&self.#name),));
+                set_fks.push(quote!(#r => #fk.set_raw(&mut self.#name, id),));
             }
             Kind::HasMany { .. } => {
                 let r = meta.relation[i];
@@ -67,10 +75,29 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
             }
         }
     }
+    // Spanned at the key's type: "the trait is implemented for `User`" then shows a key that is.
+    let generated_key = model
+        .fields
+        .iter()
+        .find(|f| matches!(f.kind, Kind::Key { generated: true }))
+        .map(|f| {
+            let mut ident = ident.clone();
+            ident.set_span(f.ty.span());
+            quote_spanned! {f.ty.span()=>
+                impl #p::GeneratedKey for #ident {
+                    const META: &'static #p::ModelMeta = <Self as #p::Model>::META;
+                }
+            }
+        });
     quote! {
+        #[allow(unused_imports)]
+        use #p::{NotAColumn as _, NotAForeignKey as _};
+
+        #generated_key
+
         #[automatically_derived]
         impl #p::Model for #ident {
-            type Key = #key_type;
+            #key_type
             const META: &'static #p::ModelMeta = #meta_tokens;
 
             fn column(&self, index: usize) -> #p::ValueRef<'_> {

@@ -1,30 +1,132 @@
 //! Relationship descriptors (`Product::user`, `User::products`) and the compile-time checks
 //! that each `back_populates` names the matching field of the other model.
+//!
+//! A derive sees one struct only, so the checks are emitted as constants spanned at the
+//! `back_populates` literal: a const evaluation looks the name up in the other model's
+//! metadata (a missing field, a column, the wrong kind of relationship or one whose own
+//! `back_populates` names another field panics with a message naming both models), then rustc
+//! checks the model at the other end through `RelationAt`. A name already reported resolves to
+//! `NO_RELATION`, which passes the type check, so each mistake gives one error.
 
 use super::{concrete, private};
 use crate::ast::{Kind, Model};
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::{Ident, LitStr, Type};
+
+/// The name of `ty` in messages: the last segment of a path, `Self` as the model's name.
+fn display_name(ty: &Type, model: &Ident) -> String {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => match p.path.segments.last() {
+            Some(seg) if seg.ident == "Self" => model.to_string(),
+            Some(seg) => seg.ident.to_string(),
+            None => model.to_string(),
+        },
+        _ => quote!(#ty).to_string(),
+    }
+}
+
+/// `message` as a `panic!` format string spanned at `span`.
+fn format_literal(message: &str, span: Span) -> LitStr {
+    LitStr::new(&message.replace('{', "{{").replace('}', "}}"), span)
+}
+
+/// The checks of `back_populates = lit` on field `field` of `this`, naming a field of the
+/// model `other`, whose metadata is `other_meta`.
+struct Check<'a> {
+    this: &'a Ident,
+    field: String,
+    other: TokenStream,
+    other_meta: TokenStream,
+    /// The models at the other end of each relationship of `this`, by name.
+    targets: &'a [String],
+    lit: &'a LitStr,
+    /// Whether the field named must be a `has_many` (this side is a `belongs_to`).
+    has_many: bool,
+    missing: String,
+    column: String,
+    wrong_kind: String,
+    not_mutual: String,
+}
+
+impl Check<'_> {
+    fn expand(&self) -> TokenStream {
+        let p = private();
+        let Check {
+            this,
+            field,
+            other,
+            other_meta,
+            targets,
+            lit,
+            has_many,
+            ..
+        } = self;
+        let span = lit.span();
+        let [missing, column, wrong_kind, not_mutual] = [
+            &self.missing,
+            &self.column,
+            &self.wrong_kind,
+            &self.not_mutual,
+        ]
+        .map(|s| format_literal(s, span));
+        let args = quote_spanned! {span=>
+            #other_meta, #lit, #has_many, <#this as #p::Model>::META, #field, &[#(#targets),*]
+        };
+        let expect = if *has_many {
+            quote_spanned!(span=> expect_child)
+        } else {
+            quote_spanned!(span=> expect_parent)
+        };
+        // `::core::panic!` written here, not through `#p`, so that the whole macro call is
+        // spanned at the literal and the error points there.
+        quote_spanned! {span=>
+            const _: () = match #p::find_inverse(#args) {
+                #p::Inverse::Missing => ::core::panic!(#missing),
+                #p::Inverse::Column => ::core::panic!(#column),
+                #p::Inverse::WrongKind => ::core::panic!(#wrong_kind),
+                #p::Inverse::NotMutual => ::core::panic!(#not_mutual),
+                #p::Inverse::Found(_) | #p::Inverse::Unchecked => {}
+            };
+            const _: () = #p::#expect::<
+                <#other as #p::RelationAt<{ #p::inverse_index(#args) }, #this>>::Other,
+                #this,
+                #other,
+            >();
+        }
+    }
+}
 
 /// The descriptors and checks of `model`'s relationships.
 pub fn expand(model: &Model<'_>) -> TokenStream {
     let p = private();
     let ident = model.ident;
+    let targets: Vec<String> = model
+        .fields
+        .iter()
+        .filter_map(|f| match &f.kind {
+            Kind::BelongsTo { parent: t, .. } | Kind::HasMany { child: t, .. } => {
+                Some(display_name(t, ident))
+            }
+            _ => None,
+        })
+        .collect();
     let mut consts = Vec::new();
+    let mut impls = Vec::new();
     let mut checks = Vec::new();
     let mut rel = 0usize;
     for f in &model.fields {
         let name = f.ident;
+        let field = name.to_string();
         let vis = &f.original.vis;
         let ty = f.ty;
         match &f.kind {
             Kind::BelongsTo {
-                parent,
+                parent: parent_ty,
                 back_populates,
-                ..
             } => {
-                let parent = concrete(parent, ident);
+                let parent = concrete(parent_ty, ident);
                 let doc = format!(
                     "The `{name}` relationship of `{ident}` (its parent): use it with `Session::load` and `Session::set`."
                 );
@@ -32,28 +134,55 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                     #[doc = #doc]
                     #vis const #name: #p::BelongsTo<#ident, #parent> = #p::BelongsTo::new(#rel);
                 });
-                checks.push(quote_spanned! {ty.span()=>
-                    const _: () = #p::assert_foreign_key::<#ty>();
+                impls.push(quote! {
+                    impl<E> #p::RelationAt<#rel, E> for #ident {
+                        type Other = #parent;
+                    }
                 });
-                let parent_span = match &f.kind {
-                    Kind::BelongsTo { parent, .. } => parent.span(),
-                    _ => ty.span(),
+                let field_ty = concrete(ty, ident);
+                checks.push(quote_spanned! {ty.span()=>
+                    const _: () = #p::assert_id_field::<#field_ty>();
+                });
+                // Every use of the parent's metadata is this expression at this span, so a
+                // parent without a generated key is one error however often it is used.
+                let parent_meta = quote_spanned! {parent_ty.span()=>
+                    <#parent as #p::GeneratedKey>::META
                 };
-                checks.push(quote_spanned! {parent_span=>
-                    const _: () = #p::assert_generated_key::<#parent>();
+                checks.push(quote_spanned! {parent_ty.span()=>
+                    const _: &#p::ModelMeta = #parent_meta;
                 });
                 if let Some(lit) = back_populates {
-                    let other = format_ident!("{}", lit.value(), span = lit.span());
-                    checks.push(quote_spanned! {lit.span()=>
-                        const _: () = #p::expect_has_many::<#parent, #ident>(<#parent>::#other);
-                    });
+                    let (c, pn, x) = (ident, display_name(parent_ty, ident), lit.value());
+                    let fix = format!(
+                        "`back_populates` must name the `#[has_many]` field of `{pn}` that holds `{c}`s"
+                    );
+                    checks.push(
+                        Check {
+                            this: ident,
+                            field: field.clone(),
+                            other: parent,
+                            other_meta: parent_meta,
+                            targets: &targets,
+                            lit,
+                            has_many: true,
+                            missing: format!("`{pn}` has no field `{x}`; {fix}"),
+                            column: format!("`{pn}::{x}` is a column, not a `#[has_many]`; {fix}"),
+                            wrong_kind: format!(
+                                "`{pn}::{x}` is a `#[belongs_to]`, not a `#[has_many]`; {fix}"
+                            ),
+                            not_mutual: format!(
+                                "`{pn}::{x}` is already the other side of another field of `{c}` (its `back_populates` names that field); add a `#[has_many(back_populates = \"{field}\")]` field to `{pn}` and name it here, or remove `back_populates` here"
+                            ),
+                        }
+                        .expand(),
+                    );
                 }
             }
             Kind::HasMany {
-                child,
+                child: child_ty,
                 back_populates,
             } => {
-                let child = concrete(child, ident);
+                let child = concrete(child_ty, ident);
                 let doc = format!(
                     "The `{name}` relationship of `{ident}` (its children): use it with `Session::load`, `Session::set`, `Session::append` and `Session::remove`."
                 );
@@ -61,11 +190,44 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                     #[doc = #doc]
                     #vis const #name: #p::HasManyRel<#ident, #child> = #p::HasManyRel::new(#rel);
                 });
+                impls.push(quote! {
+                    impl<E> #p::RelationAt<#rel, E> for #ident {
+                        type Other = #child;
+                    }
+                });
+                let child_meta = quote_spanned! {child_ty.span()=>
+                    <#child as #p::AnyModel>::META
+                };
+                checks.push(quote_spanned! {child_ty.span()=>
+                    const _: &#p::ModelMeta = #child_meta;
+                });
                 if let Some(lit) = back_populates {
-                    let other = format_ident!("{}", lit.value(), span = lit.span());
-                    checks.push(quote_spanned! {lit.span()=>
-                        const _: () = #p::expect_belongs_to::<#child, #ident>(<#child>::#other);
-                    });
+                    let (pn, cn, x) = (ident, display_name(child_ty, ident), lit.value());
+                    let fix = format!(
+                        "`back_populates` must name the `#[belongs_to]` field of `{cn}` that points at `{pn}`"
+                    );
+                    checks.push(
+                        Check {
+                            this: ident,
+                            field: field.clone(),
+                            other: child,
+                            other_meta: child_meta,
+                            targets: &targets,
+                            lit,
+                            has_many: false,
+                            missing: format!("`{cn}` has no field `{x}`; {fix}"),
+                            column: format!(
+                                "`{cn}::{x}` is a column, not a `#[belongs_to]`; {fix}"
+                            ),
+                            wrong_kind: format!(
+                                "`{cn}::{x}` is a `#[has_many]`, not a `#[belongs_to]`; {fix}"
+                            ),
+                            not_mutual: format!(
+                                "`{cn}::{x}` is already the other side of another field of `{pn}` (its `back_populates` names that field); name a `#[belongs_to]` of `{cn}` that points back here, or set its `back_populates` to `\"{field}\"`"
+                            ),
+                        }
+                        .expand(),
+                    );
                 }
             }
             _ => continue,
@@ -80,6 +242,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         impl #ident {
             #(#consts)*
         }
+        #(#impls)*
         #(#checks)*
     }
 }
