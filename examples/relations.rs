@@ -44,11 +44,21 @@ fn show(db: &mut Session) {
 }
 
 fn main() -> orm_core::Result<()> {
-    let path = std::env::args().nth(1).map_or_else(
-        || std::env::temp_dir().join(format!("orm-relations-{}.db", std::process::id())),
-        std::path::PathBuf::from,
-    );
-    let mut db = Session::open(&path)?;
+    let given = std::env::args().nth(1).map(std::path::PathBuf::from);
+    let path = given.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("orm-relations-{}.db", std::process::id()))
+    });
+    let result = run(&path);
+    if given.is_none() {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    result
+}
+
+fn run(path: &std::path::Path) -> orm_core::Result<()> {
+    let mut db = Session::open(path)?;
     println!("database: {}", path.display());
     db.drop_all::<(User, Product)>()?;
     db.create_all::<(User, Product)>()?;

@@ -219,3 +219,21 @@ fn handles_of_another_session_are_refused() -> orm_core::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_changed_generated_key_moves_in_the_identity_map() -> orm_core::Result<()> {
+    let t = TestDb::new();
+    let mut db = t.session();
+    let cyd = db.add(User::new("Cyd"));
+    db.commit()?;
+    db[cyd].id = orm_core::Id::new(50);
+    db.commit()?;
+    assert_eq!(db.get::<User>(50)?, Some(cyd));
+    assert_eq!(
+        t.rows("SELECT id, name FROM user"),
+        table(&[&["50", "Cyd"]])
+    );
+    // The old key is no longer this object's: reading it finds no row.
+    assert_eq!(db.get::<User>(1)?, None);
+    Ok(())
+}

@@ -321,18 +321,19 @@ impl<T: Model> AnyStore for Store<T> {
         }
         let snapshot = s.snapshot.take();
         if let Some(snap) = snapshot {
-            // A natural key that changed moves in the identity map.
-            if T::META.key_kind == KeyKind::Natural {
-                if let Some(old) = snap
-                    .values
-                    .get(T::META.key)
-                    .and_then(|v| KeyValue::from_ref(v.as_ref()))
-                {
+            // A key that changed moves in the identity map.
+            let old = snap
+                .values
+                .get(T::META.key)
+                .and_then(|v| KeyValue::from_ref(v.as_ref()));
+            let new = Self::key_of(obj);
+            if old != new {
+                if let Some(old) = old {
                     if self.identity.get(&old) == Some(&slot) {
                         self.identity.remove(&old);
                     }
                 }
-                if let Some(k) = Self::key_of(obj) {
+                if let Some(k) = new {
                     self.identity.insert(k, slot);
                 }
             }
