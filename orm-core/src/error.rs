@@ -138,6 +138,12 @@ pub enum Error {
         /// The tables of the cycle, in order.
         tables: Vec<&'static str>,
     },
+    /// No key is left after the largest key in use (`i64::MAX`).
+    #[error("cannot generate a key for a new `{model}`: the table already holds the largest key (i64::MAX); give the object an explicit `Id`")]
+    KeysExhausted {
+        /// The model.
+        model: &'static str,
+    },
     /// A model in a `create_all`/`drop_all` set references a model outside the set.
     #[error("`{model}` references `{references}`, which is not in the set of models; add `{references}` to the set")]
     MissingModel {

@@ -21,59 +21,104 @@ type Row = (usize, u32);
 type Deferred = HashSet<(usize, u32, usize)>;
 
 pub(crate) fn flush(db: &mut Session) -> Result<()> {
-    reconcile(db);
     validate(db)?;
     let updates = changed_columns(db);
     let has_inserts = db.stores.iter().any(|s| !s.new_slots().is_empty());
-    if !has_inserts && updates.is_empty() {
-        for s in &mut db.stores {
-            s.finish_flush();
+    let written = if has_inserts || !updates.is_empty() {
+        db.begin()?;
+        db.conn.execute_batch("SAVEPOINT orm_flush")?;
+        match write(db, &updates) {
+            Ok(done) => {
+                db.conn.execute_batch("RELEASE orm_flush")?;
+                Some(done)
+            }
+            Err(e) => {
+                // The savepoint restores the database; the session was not touched.
+                let _ = db.conn.execute_batch("ROLLBACK TO orm_flush");
+                let _ = db.conn.execute_batch("RELEASE orm_flush");
+                return Err(e);
+            }
         }
-        return Ok(());
+    } else {
+        None
+    };
+    // Everything below changes the session, now that the database has the changes.
+    let moves = moves(db);
+    apply(db, written.as_ref(), &updates);
+    reconcile(db, moves);
+    for s in &mut db.stores {
+        s.finish_flush();
     }
-    db.begin()?;
-    db.conn.execute_batch("SAVEPOINT orm_flush")?;
-    match write(db, &updates) {
-        Ok(done) => {
-            db.conn.execute_batch("RELEASE orm_flush")?;
-            apply(db, done, &updates);
-            Ok(())
-        }
-        Err(e) => {
-            // The savepoint restores the database; the session was not touched.
-            let _ = db.conn.execute_batch("ROLLBACK TO orm_flush");
-            let _ = db.conn.execute_batch("RELEASE orm_flush");
-            Err(e)
-        }
-    }
+    Ok(())
 }
 
-/// Direct edits of a foreign key move the child between its parents' loaded collections.
-fn reconcile(db: &mut Session) {
-    let mut moves = Vec::new();
+/// A child whose key differs from the parent it is linked under: (store, slot, relation,
+/// linked parent, new parent).
+type Move = (usize, u32, usize, RawId, RawId);
+
+/// The children to move between collections because their key was edited directly.
+fn moves(db: &Session) -> Vec<Move> {
+    let mut out = Vec::new();
     for (si, store) in db.stores.iter().enumerate() {
         let meta = store.meta();
+        let rels: Vec<usize> = (0..meta.relations.len())
+            .filter(|&r| {
+                meta.relations[r].back_populates.is_some()
+                    && meta.relations[r].kind != RelationKind::HasMany
+            })
+            .collect();
+        if rels.is_empty() {
+            continue;
+        }
         for &slot in store.marked_slots() {
-            for (r, rel) in meta.relations.iter().enumerate() {
-                if rel.back_populates.is_none() || rel.kind == RelationKind::HasMany {
-                    continue;
-                }
-                let Some(old) = store.snapshot_fk(slot, r) else {
-                    continue;
-                };
-                let new = store.foreign_key(slot, r);
-                if old != new {
-                    moves.push((si, slot, r, old, new));
+            for &r in &rels {
+                let linked = store.linked_fk(slot, r);
+                let now = store.foreign_key(slot, r);
+                if linked != now {
+                    out.push((si, slot, r, linked, now));
                 }
             }
         }
     }
-    for (si, slot, r, old, new) in moves {
-        let target = db.stores[si].meta().relations[r].target;
-        if db.parent_slot(target(), old) != db.parent_slot(target(), new) {
-            db.unlink(si, slot, r, old);
+    out
+}
+
+/// Moves children between their parents' loaded collections, in one pass per collection.
+fn reconcile(db: &mut Session, moves: Vec<Move>) {
+    type Key = (usize, u32, usize);
+    let mut removals: HashMap<Key, HashSet<u32>> = HashMap::new();
+    let mut additions: HashMap<Key, Vec<u32>> = HashMap::new();
+    for (si, slot, r, linked, now) in moves {
+        let meta = db.stores[si].meta();
+        let Some(inv) = meta.inverse(r) else { continue };
+        let target = (meta.relations[r].target)();
+        let (old, new) = (db.parent_slot(target, linked), db.parent_slot(target, now));
+        if old == new {
+            continue;
         }
-        db.link(si, slot, r, new);
+        if let Some((pi, ps)) = old {
+            removals.entry((pi, ps, inv)).or_default().insert(slot);
+        }
+        if let Some((pi, ps)) = new {
+            additions.entry((pi, ps, inv)).or_default().push(slot);
+        }
+    }
+    let session = db.id;
+    for ((pi, ps, inv), slots) in removals {
+        if let Some(c) = db.stores[pi].collection_mut(ps, inv) {
+            c.remove_slots(&slots);
+        }
+    }
+    for ((pi, ps, inv), slots) in additions {
+        if let Some(c) = db.stores[pi].collection_mut(ps, inv) {
+            let Some(existing) = c.slots() else { continue };
+            let existing: HashSet<u32> = existing.into_iter().collect();
+            for slot in slots {
+                if !existing.contains(&slot) {
+                    c.push_slot(session, slot);
+                }
+            }
+        }
     }
 }
 
@@ -271,6 +316,15 @@ fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
                 _ => missing += 1,
             }
         }
+        // Keys that existing rows take in this flush are taken too.
+        for u in updates
+            .iter()
+            .filter(|u| u.store == si && u.columns.contains(&meta.key))
+        {
+            if let RawId::Stored(v) = store.key_id(u.slot) {
+                explicit_max = explicit_max.max(v);
+            }
+        }
         let mut table_keys = vec![0i64; store.slot_count()];
         let mut next = 0;
         if missing > 0 {
@@ -285,15 +339,16 @@ fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
                 }
                 Ok(())
             })?;
-            next = max.max(explicit_max).max(0) + 1;
+            next = max.max(explicit_max).max(0);
         }
+        let exhausted = || Error::KeysExhausted { model: meta.name };
         let store = &db.stores[si];
         for &slot in store.new_slots() {
             table_keys[slot as usize] = match store.key_id(slot) {
                 RawId::Stored(v) => v,
                 _ => {
-                    next += 1;
-                    next - 1
+                    next = next.checked_add(1).ok_or_else(exhausted)?;
+                    next
                 }
             };
         }
@@ -436,7 +491,7 @@ fn sort(plan: &mut Plan<'_>) -> Result<(Vec<Row>, Deferred)> {
     let stores = plan.stores;
     let model_order = model_order(plan);
     let mut deferred = Deferred::new();
-    'restart: loop {
+    {
         let mut mark: Vec<Vec<u8>> = stores
             .iter()
             .map(|s| {
@@ -496,8 +551,19 @@ fn sort(plan: &mut Plan<'_>) -> Result<(Vec<Row>, Deferred)> {
                                     .rfind(|&(si, _, r)| nullable(si, r));
                                 match edge {
                                     Some(e) => {
+                                        // Defer that edge and forget the rows above it on
+                                        // the stack: they are visited again later. Rows
+                                        // already placed stay placed.
                                         deferred.insert(e);
-                                        continue 'restart;
+                                        let from = stack
+                                            .iter()
+                                            .position(|&(row, _)| row == (e.0, e.1))
+                                            .expect("the edge's row is on the stack");
+                                        for &((si, slot), _) in &stack[from + 1..] {
+                                            mark[si][slot as usize] = 0;
+                                        }
+                                        stack.truncate(from + 1);
+                                        continue;
                                     }
                                     None => {
                                         let mut tables: Vec<&'static str> = stack[start..]
@@ -519,7 +585,7 @@ fn sort(plan: &mut Plan<'_>) -> Result<(Vec<Row>, Deferred)> {
                 }
             }
         }
-        return Ok((order, deferred));
+        Ok((order, deferred))
     }
 }
 
@@ -552,7 +618,7 @@ fn model_order(plan: &Plan<'_>) -> Vec<usize> {
 }
 
 /// Gives the inserted objects their keys and resolved foreign keys, and clears the marks.
-fn apply(db: &mut Session, written: Written, updates: &[Update]) {
+fn apply(db: &mut Session, written: Option<&Written>, updates: &[Update]) {
     let mut fks: Vec<(usize, RawId)> = Vec::new();
     let session = db.id;
     let resolved = |db: &Session, si: usize, slot: u32, fks: &mut Vec<(usize, RawId)>| {
@@ -566,11 +632,11 @@ fn apply(db: &mut Session, written: Written, updates: &[Update]) {
                 } = db.stores[si].foreign_key(slot, r)
                 {
                     debug_assert_eq!(s, session);
-                    let ti = db
-                        .store_index_of((rel.target)())
-                        .expect("validated parent store");
-                    let key = match db.stores[ti].state(ps) {
-                        State::New => written.keys[ti][ps as usize],
+                    let Some(ti) = db.store_index_of((rel.target)()) else {
+                        continue;
+                    };
+                    let key = match (db.stores[ti].state(ps), written) {
+                        (State::New, Some(w)) => w.keys[ti][ps as usize],
                         _ => match db.stores[ti].key_id(ps) {
                             RawId::Stored(v) => v,
                             _ => continue,
@@ -581,19 +647,30 @@ fn apply(db: &mut Session, written: Written, updates: &[Update]) {
             }
         }
     };
-    for &(si, slot) in &written.inserted {
-        resolved(db, si, slot, &mut fks);
-        let key = match db.stores[si].meta().key_kind {
-            KeyKind::Generated => Some(written.keys[si][slot as usize]),
-            KeyKind::Natural => None,
-        };
-        db.stores[si].apply_insert(slot, key, &fks);
+    if let Some(written) = written {
+        for &(si, slot) in &written.inserted {
+            resolved(db, si, slot, &mut fks);
+            let key = match db.stores[si].meta().key_kind {
+                KeyKind::Generated => Some(written.keys[si][slot as usize]),
+                KeyKind::Natural => None,
+            };
+            db.stores[si].apply_insert(slot, key, &fks);
+        }
     }
     for u in updates {
         resolved(db, u.store, u.slot, &mut fks);
         db.stores[u.store].apply_update(u.slot, &fks);
     }
-    for s in &mut db.stores {
-        s.finish_flush();
+    // A pending id of a stored parent, in an object whose row did not change, is replaced too.
+    for si in 0..db.stores.len() {
+        for i in 0..db.stores[si].marked_slots().len() {
+            let slot = db.stores[si].marked_slots()[i];
+            if db.stores[si].state(slot) == State::Persistent {
+                resolved(db, si, slot, &mut fks);
+                if !fks.is_empty() {
+                    db.stores[si].resolve_fks(slot, &fks);
+                }
+            }
+        }
     }
 }

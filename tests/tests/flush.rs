@@ -364,3 +364,24 @@ fn a_flush_waits_for_another_writer_to_finish() -> orm_core::Result<()> {
     assert_eq!(t.count("SELECT count(*) FROM user"), 1);
     Ok(())
 }
+
+#[test]
+fn many_cycles_in_one_flush_are_each_broken() -> orm_core::Result<()> {
+    let t = TestDb::new();
+    let mut db = t.session();
+    // Each team: a plain member added first, then the captain (the cycle's closing key is the
+    // required member.team, so the flush must defer the nullable team.captain instead).
+    for i in 0..200 {
+        let team = db.add(Team::new(format!("t{i}"), None));
+        db.add(Member::new(format!("m{i}"), team));
+        let cap = db.add(Member::new(format!("c{i}"), team));
+        db.set(team, Team::captain, cap)?;
+    }
+    db.commit()?;
+    assert_eq!(t.count("SELECT count(*) FROM team t JOIN member m ON m.id = t.captain_id AND m.team_id = t.id AND m.name = 'c' || substr(t.name, 2)"), 200);
+    assert_eq!(
+        t.count("SELECT count(*) FROM member m JOIN team t ON t.id = m.team_id"),
+        400
+    );
+    Ok(())
+}

@@ -201,8 +201,7 @@ impl Session {
         for (r, rel) in meta.relations.iter().enumerate() {
             if let RelationKind::BelongsTo { .. } = rel.kind {
                 let fk = self.stores[si].foreign_key(slot, r);
-                // A new object is in no collection yet: no need to look for it.
-                self.link_inner(si, slot, r, fk, false);
+                self.link_new(si, slot, r, fk);
             }
         }
         Handle::new(session, slot)
@@ -394,31 +393,15 @@ impl Session {
         }
     }
 
-    /// Puts a child into the loaded collection of the parent its key `rel` points at.
-    pub(crate) fn link(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
-        self.link_inner(si, slot, rel, fk, true)
-    }
-
-    fn link_inner(&mut self, si: usize, slot: u32, rel: usize, fk: RawId, check: bool) {
+    /// Puts a new child into the loaded collection of the parent its key `rel` points at (a
+    /// new object is in no collection yet, so there is nothing to look for).
+    fn link_new(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
         let meta = self.stores[si].meta();
         let Some(inv) = meta.inverse(rel) else { return };
         if let Some((pi, ps)) = self.parent_slot((meta.relations[rel].target)(), fk) {
             let session = self.id;
             if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
-                if !check || !c.contains_slot(slot) {
-                    c.push_slot(session, slot);
-                }
-            }
-        }
-    }
-
-    /// Takes a child out of the loaded collection of the parent its key `rel` points at.
-    pub(crate) fn unlink(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
-        let meta = self.stores[si].meta();
-        let Some(inv) = meta.inverse(rel) else { return };
-        if let Some((pi, ps)) = self.parent_slot((meta.relations[rel].target)(), fk) {
-            if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
-                c.remove_slot(slot);
+                c.push_slot(session, slot);
             }
         }
     }

@@ -135,13 +135,32 @@ impl Session {
             _ => {}
         }
         let si = self.store_index_or_create(meta);
-        let old = self.stores[si].foreign_key(child.slot, rel);
-        if old == id {
+        if self.stores[si].foreign_key(child.slot, rel) == id {
             return Ok(());
         }
-        self.unlink(si, child.slot, rel, old);
+        // The child sits in the collection of the parent it was last linked under (which a
+        // direct edit of the key does not change); it is in no other.
+        let linked = self.stores[si].linked_fk(child.slot, rel);
+        let target = (r.target)();
+        let old_parent = self.parent_slot(target, linked);
+        let new_parent = self.parent_slot(target, id);
         self.stores[si].set_foreign_key(child.slot, rel, id);
-        self.link(si, child.slot, rel, id);
+        if old_parent != new_parent {
+            if let Some(inv) = meta.inverse(rel) {
+                let session = self.id;
+                if let Some((pi, ps)) = old_parent {
+                    if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                        c.remove_slot(child.slot);
+                    }
+                }
+                if let Some((pi, ps)) = new_parent {
+                    if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                        c.push_slot(session, child.slot);
+                    }
+                }
+            }
+        }
+        self.stores[si].set_linked(child.slot, rel, id);
         Ok(())
     }
 
@@ -170,16 +189,11 @@ impl Session {
         self.check_handle(parent)?;
         self.check_handle(child)?;
         let inv = inverse_of::<P, C>(rel.rel)?;
-        let parent_id = self.id(parent).raw();
         let si = self.store_index_or_create(C::META);
-        let current = self.normalize(
-            C::META.relations[inv].target,
-            self.stores[si].foreign_key(child.slot, inv),
-        );
-        if current != self.normalize(P::META.relations[rel.rel].target, parent_id)
-            && current != parent_id
-        {
-            return Ok(());
+        let pi = self.store_index_or_create(P::META);
+        let current = self.stores[si].foreign_key(child.slot, inv);
+        if self.parent_slot(P::META, current) != Some((pi, parent.slot)) {
+            return Ok(()); // not this parent's child
         }
         self.set_parent(child, inv, RawId::Unset)
     }
@@ -219,12 +233,29 @@ impl Session {
             .into_iter()
             .filter(|&s| points_here(self, s))
             .collect();
+        let mut seen: std::collections::HashSet<u32> = children.iter().copied().collect();
         for slot in 0..self.stores[ci].slot_count() as u32 {
             if self.stores[ci].state(slot) != State::Discarded
-                && !children.contains(&slot)
+                && !seen.contains(&slot)
                 && points_here(self, slot)
             {
+                seen.insert(slot);
                 children.push(slot);
+            }
+        }
+        // A child whose key was edited to point here leaves the collection it was linked
+        // under, so that it is in one collection only.
+        for &slot in &children {
+            let linked = self.stores[ci].linked_fk(slot, inv);
+            let old = self.parent_slot(P::META, linked);
+            if old != Some((pi, parent.slot)) {
+                if let Some((opi, ops)) = old {
+                    if let Some(c) = self.stores[opi].collection_mut(ops, rel) {
+                        c.remove_slot(slot);
+                    }
+                }
+                let fk = self.stores[ci].foreign_key(slot, inv);
+                self.stores[ci].set_linked(slot, inv, fk);
             }
         }
         let session = self.id;
@@ -285,14 +316,15 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
             unreachable!("checked by inverse_of")
         };
         let mut new: Vec<Handle<C>> = Vec::with_capacity(value.0.len());
+        let mut seen = std::collections::HashSet::with_capacity(value.0.len());
         for c in value.0 {
             db.check_handle(c)?;
-            if !new.contains(&c) {
+            if seen.insert(c) {
                 new.push(c);
             }
         }
         let current = db.load_children::<P, C>(h, self.rel)?;
-        let removed: Vec<Handle<C>> = current.into_iter().filter(|c| !new.contains(c)).collect();
+        let removed: Vec<Handle<C>> = current.into_iter().filter(|c| !seen.contains(c)).collect();
         if !removed.is_empty() && !nullable {
             return Err(Error::NotNullable {
                 model: C::META.name,

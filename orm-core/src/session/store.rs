@@ -62,6 +62,9 @@ pub(crate) struct Slot<T> {
     pub(crate) since_commit: bool,
     /// Has an entry in `Store::journal`.
     journaled: bool,
+    /// The parent each relation's loaded collection holds this object under, when the
+    /// session moved it since the snapshot (see `AnyStore::linked_fk`).
+    linked: Option<Box<[RawId]>>,
 }
 
 /// The objects of one model.
@@ -76,6 +79,8 @@ pub struct Store<T: Model> {
     pub(crate) added: Vec<u32>,
     /// Database values of rows updated since the last commit, as they were at that commit.
     pub(crate) journal: Vec<(u32, Box<Snapshot>)>,
+    /// New objects added with an explicit key, so children can find them before the flush.
+    pending_keys: HashMap<KeyValue, u32>,
 }
 
 impl<T: Model> Store<T> {
@@ -87,6 +92,7 @@ impl<T: Model> Store<T> {
             marked: Vec::new(),
             added: Vec::new(),
             journal: Vec::new(),
+            pending_keys: HashMap::new(),
         }
     }
 
@@ -135,6 +141,9 @@ impl<T: Model> Store<T> {
     /// Adds a new object; returns its slot.
     pub(crate) fn insert_new(&mut self, obj: T) -> u32 {
         let slot = self.slots.len() as u32;
+        if let Some(k) = Self::key_of(&obj) {
+            self.pending_keys.insert(k, slot);
+        }
         self.slots.push(Slot {
             obj: Some(obj),
             state: State::New,
@@ -142,6 +151,7 @@ impl<T: Model> Store<T> {
             marked: false,
             since_commit: true,
             journaled: false,
+            linked: None,
         });
         self.new.push(slot);
         self.added.push(slot);
@@ -170,6 +180,7 @@ impl<T: Model> Store<T> {
             marked: false,
             since_commit: false,
             journaled: false,
+            linked: None,
         });
         if let Some(k) = key {
             self.identity.insert(k, slot);
@@ -212,6 +223,13 @@ pub trait AnyStore: Any {
     fn key_id(&self, slot: u32) -> RawId;
     fn foreign_key(&self, slot: u32, rel: usize) -> RawId;
     fn snapshot_fk(&self, slot: u32, rel: usize) -> Option<RawId>;
+    /// The parent whose loaded collection holds this object for `rel`: where the session last
+    /// put it, which differs from the foreign key after a direct edit until the next flush.
+    fn linked_fk(&self, slot: u32, rel: usize) -> RawId;
+    /// Records where the session put the object for `rel`.
+    fn set_linked(&mut self, slot: u32, rel: usize, id: RawId);
+    /// Replaces foreign keys without marking the object (pending ids resolved by a flush).
+    fn resolve_fks(&mut self, slot: u32, fks: &[(usize, RawId)]);
     fn snapshot_value(&self, slot: u32, col: usize) -> Option<&Value>;
     fn lookup(&self, key: &KeyValue) -> Option<u32>;
     fn collection(&self, slot: u32, rel: usize) -> Option<&dyn RawCollection>;
@@ -277,7 +295,41 @@ impl<T: Model> AnyStore for Store<T> {
             .get(col)
     }
     fn lookup(&self, key: &KeyValue) -> Option<u32> {
-        self.identity.get(key).copied()
+        self.identity.get(key).copied().or_else(|| {
+            let slot = *self.pending_keys.get(key)?;
+            let s = self.slots.get(slot as usize)?;
+            let obj = s.obj.as_ref()?;
+            (s.state == State::New && Self::key_of(obj).as_ref() == Some(key)).then_some(slot)
+        })
+    }
+    fn linked_fk(&self, slot: u32, rel: usize) -> RawId {
+        let Some(s) = self.slots.get(slot as usize) else {
+            return RawId::Unset;
+        };
+        if let Some(l) = &s.linked {
+            return l[rel];
+        }
+        if let Some(snap) = &s.snapshot {
+            return snap.fks[rel];
+        }
+        s.obj.as_ref().map_or(RawId::Unset, |o| o.foreign_key(rel))
+    }
+    fn set_linked(&mut self, slot: u32, rel: usize, id: RawId) {
+        let n = T::META.relations.len();
+        if self.slots[slot as usize].linked.is_none() {
+            let current: Box<[RawId]> = (0..n).map(|r| self.linked_fk(slot, r)).collect();
+            self.slots[slot as usize].linked = Some(current);
+        }
+        if let Some(l) = &mut self.slots[slot as usize].linked {
+            l[rel] = id;
+        }
+    }
+    fn resolve_fks(&mut self, slot: u32, fks: &[(usize, RawId)]) {
+        if let Some(obj) = self.slots[slot as usize].obj.as_mut() {
+            for &(rel, id) in fks {
+                obj.set_foreign_key(rel, id);
+            }
+        }
     }
     fn collection(&self, slot: u32, rel: usize) -> Option<&dyn RawCollection> {
         self.obj(slot).map(|o| o.collection(rel))
@@ -348,12 +400,14 @@ impl<T: Model> AnyStore for Store<T> {
         for &slot in &self.marked {
             let s = &mut self.slots[slot as usize];
             s.marked = false;
+            s.linked = None;
             if s.state == State::Persistent {
                 s.snapshot = None;
             }
         }
         self.marked.clear();
         self.new.clear();
+        self.pending_keys.clear();
     }
     fn finish_commit(&mut self) {
         for slot in self.added.drain(..) {
@@ -407,9 +461,11 @@ impl<T: Model> AnyStore for Store<T> {
             let s = &mut self.slots[slot as usize];
             s.marked = false;
             s.snapshot = None;
+            s.linked = None;
         }
         self.marked.clear();
         self.new.clear();
+        self.pending_keys.clear();
         // Collections may name discarded objects: read them again on demand.
         let has_many: Vec<usize> = (0..T::META.relations.len())
             .filter(|&r| T::META.relations[r].kind == RelationKind::HasMany)
