@@ -331,14 +331,36 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
                 field: C::META.relations[inv].field,
             });
         }
+        // The parent is a valid handle of this session, so its id is a valid parent for every
+        // child: set the keys directly and move the children in one pass per old collection.
         let parent_id = db.id(h).raw();
-        for c in removed {
-            db.set_parent(c, inv, RawId::Unset)?;
-        }
-        for &c in &new {
-            db.set_parent(c, inv, parent_id)?;
-        }
+        let ci = db.store_index_or_create(C::META);
         let pi = db.store_index_or_create(P::META);
+        for c in removed {
+            db.stores[ci].set_foreign_key(c.slot, inv, RawId::Unset);
+            db.stores[ci].set_linked(c.slot, inv, RawId::Unset);
+        }
+        let mut leaving: std::collections::HashMap<(usize, u32), std::collections::HashSet<u32>> =
+            std::collections::HashMap::new();
+        for &c in &new {
+            if db.stores[ci].foreign_key(c.slot, inv) == parent_id {
+                continue;
+            }
+            let linked = db.stores[ci].linked_fk(c.slot, inv);
+            match db.parent_slot(P::META, linked) {
+                Some(old) if old != (pi, h.slot) => {
+                    leaving.entry(old).or_default().insert(c.slot);
+                }
+                _ => {}
+            }
+            db.stores[ci].set_foreign_key(c.slot, inv, parent_id);
+            db.stores[ci].set_linked(c.slot, inv, parent_id);
+        }
+        for ((opi, ops), slots) in leaving {
+            if let Some(col) = db.stores[opi].collection_mut(ops, self.rel) {
+                col.remove_slots(&slots);
+            }
+        }
         let session = db.id;
         let slots: Vec<u32> = new.iter().map(|c| c.slot).collect();
         if let Some(col) = db.stores[pi].collection_mut(h.slot, self.rel) {
