@@ -20,14 +20,31 @@ type Row = (usize, u32);
 /// Foreign keys (store, slot, relation) inserted as NULL and set by an UPDATE afterwards.
 type Deferred = HashSet<(usize, u32, usize)>;
 
+/// For each store and relation, the store of the model at the other end (if it has one).
+type Targets = Vec<Vec<Option<usize>>>;
+
+fn targets(db: &Session) -> Targets {
+    db.stores
+        .iter()
+        .map(|s| {
+            s.meta()
+                .relations
+                .iter()
+                .map(|r| db.store_index_of((r.target)()))
+                .collect()
+        })
+        .collect()
+}
+
 pub(crate) fn flush(db: &mut Session) -> Result<()> {
     validate(db)?;
     let updates = changed_columns(db);
     let has_inserts = db.stores.iter().any(|s| !s.new_slots().is_empty());
+    let targets = targets(db);
     let written = if has_inserts || !updates.is_empty() {
         db.begin()?;
         db.conn.execute_batch("SAVEPOINT orm_flush")?;
-        match write(db, &updates) {
+        match write(db, &targets, &updates) {
             Ok(done) => {
                 db.conn.execute_batch("RELEASE orm_flush")?;
                 Some(done)
@@ -44,7 +61,7 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
     };
     // Everything below changes the session, now that the database has the changes.
     let moves = moves(db);
-    apply(db, written.as_ref(), &updates);
+    apply(db, &targets, written.as_ref(), &updates);
     reconcile(db, moves);
     for s in &mut db.stores {
         s.finish_flush();
@@ -135,28 +152,14 @@ fn validate(db: &Session) -> Result<()> {
                 let RelationKind::BelongsTo { nullable, .. } = rel.kind else {
                     continue;
                 };
-                match store.foreign_key(slot, r) {
-                    RawId::Unset if !nullable => {
-                        return Err(Error::RequiredRelationUnset {
-                            model: meta.name,
-                            field: rel.field,
-                        })
-                    }
-                    RawId::Pending { session, .. } if session != db.id => {
-                        return Err(Error::ForeignPendingId {
-                            model: meta.name,
-                            field: rel.field,
-                        })
-                    }
-                    id @ RawId::Pending { .. } if db.parent_slot((rel.target)(), id).is_none() => {
-                        return Err(Error::DiscardedParent {
-                            model: meta.name,
-                            field: rel.field,
-                            target: (rel.target)().name,
-                        })
-                    }
-                    _ => {}
+                let id = store.foreign_key(slot, r);
+                if id == RawId::Unset && !nullable {
+                    return Err(Error::RequiredRelationUnset {
+                        model: meta.name,
+                        field: rel.field,
+                    });
                 }
+                db.check_pending_parent(meta, r, id)?;
             }
         }
     }
@@ -221,8 +224,7 @@ pub(crate) struct Written {
 struct Plan<'a> {
     stores: &'a [Box<dyn AnyStore>],
     session: u32,
-    /// For each store and relation, the store of the target model (if it has one).
-    targets: Vec<Vec<Option<usize>>>,
+    targets: &'a Targets,
     /// For each store, the key of each new slot (reserved or explicit), indexed by slot.
     keys: Vec<Vec<i64>>,
     /// For each store, the new rows by key; built on first use.
@@ -236,14 +238,7 @@ impl Plan<'_> {
             RawId::Unset => None,
             RawId::Stored(v) => Some(v),
             RawId::Pending { slot, .. } => {
-                let ti = self.targets[si][rel]?;
-                match self.stores[ti].state(slot) {
-                    State::New => Some(self.keys[ti][slot as usize]),
-                    _ => match self.stores[ti].key_id(slot) {
-                        RawId::Stored(v) => Some(v),
-                        _ => None,
-                    },
-                }
+                pending_key(self.stores, self.targets, &self.keys, si, rel, slot)
             }
         }
     }
@@ -275,28 +270,30 @@ impl Plan<'_> {
     }
 }
 
+/// The key of the parent at `slot` that a pending id of relation `rel` of store `si` points
+/// at: reserved by this flush for a new parent, the stored key of any other.
+fn pending_key(
+    stores: &[Box<dyn AnyStore>],
+    targets: &Targets,
+    keys: &[Vec<i64>],
+    si: usize,
+    rel: usize,
+    slot: u32,
+) -> Option<i64> {
+    let ti = targets[si][rel]?;
+    match stores[ti].state(slot) {
+        State::New => keys.get(ti)?.get(slot as usize).copied(),
+        _ => match stores[ti].key_id(slot) {
+            RawId::Stored(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
 /// Reserves keys, sorts the new rows and runs every statement.
-fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
+fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Written> {
     let session = db.id;
     let d = db.conn.dialect();
-    let store_of: HashMap<std::any::TypeId, usize> = db
-        .stores
-        .iter()
-        .enumerate()
-        .map(|(i, s)| ((s.meta().type_id)(), i))
-        .collect();
-    let targets = db
-        .stores
-        .iter()
-        .map(|s| {
-            s.meta()
-                .relations
-                .iter()
-                .map(|r| store_of.get(&((r.target)().type_id)()).copied())
-                .collect()
-        })
-        .collect();
-
     // Keys: explicit ones as given, the others after the highest key in use. The session's
     // transaction holds the database's write lock, so no other writer can take them.
     let mut keys = Vec::with_capacity(db.stores.len());
@@ -367,8 +364,8 @@ fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
     // Relations of a table to itself: a row must not share a statement with its parent.
     let self_refs: Vec<Vec<usize>> = (0..stores.len())
         .map(|si| {
-            (0..stores[si].meta().relations.len())
-                .filter(|&r| plan.targets[si][r] == Some(si))
+            (0..targets[si].len())
+                .filter(|&r| targets[si][r] == Some(si))
                 .collect()
         })
         .collect();
@@ -378,9 +375,7 @@ fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
     let mut batch: Vec<u32> = Vec::new();
     let mut batch_store = usize::MAX;
     let mut in_batch: HashSet<u32> = HashSet::new();
-    let mut i = 0;
-    while i <= order.len() {
-        let next = order.get(i).copied();
+    for next in order.iter().copied().map(Some).chain([None]) {
         let ends = match next {
             None => true,
             Some((si, slot)) => {
@@ -410,7 +405,6 @@ fn write(db: &mut Session, updates: &[Update]) -> Result<Written> {
                 in_batch.insert(slot);
             }
         }
-        i += 1;
     }
 
     // Updates of changed columns only.
@@ -491,102 +485,100 @@ fn sort(plan: &mut Plan<'_>) -> Result<(Vec<Row>, Deferred)> {
     let stores = plan.stores;
     let model_order = model_order(plan);
     let mut deferred = Deferred::new();
-    {
-        let mut mark: Vec<Vec<u8>> = stores
-            .iter()
-            .map(|s| {
-                if s.new_slots().is_empty() {
-                    Vec::new()
-                } else {
-                    vec![0u8; s.slot_count()]
-                }
-            })
-            .collect();
-        let total: usize = stores.iter().map(|s| s.new_slots().len()).sum();
-        let mut order = Vec::with_capacity(total);
-        // Stack of (row, next relation to look at).
-        let mut stack: Vec<(Row, usize)> = Vec::new();
-        for &si in &model_order {
-            for &root in stores[si].new_slots() {
-                if mark[si][root as usize] != 0 {
-                    continue;
-                }
-                mark[si][root as usize] = 1;
-                stack.push(((si, root), 0));
-                while let Some(&mut ((csi, cslot), ref mut next)) = stack.last_mut() {
-                    let rels = stores[csi].meta().relations;
-                    if *next < rels.len() {
-                        let r = *next;
-                        *next += 1;
-                        if deferred.contains(&(csi, cslot, r)) {
-                            continue;
+    let mut mark: Vec<Vec<u8>> = stores
+        .iter()
+        .map(|s| {
+            if s.new_slots().is_empty() {
+                Vec::new()
+            } else {
+                vec![0u8; s.slot_count()]
+            }
+        })
+        .collect();
+    let total: usize = stores.iter().map(|s| s.new_slots().len()).sum();
+    let mut order = Vec::with_capacity(total);
+    // Stack of (row, next relation to look at).
+    let mut stack: Vec<(Row, usize)> = Vec::new();
+    for &si in &model_order {
+        for &root in stores[si].new_slots() {
+            if mark[si][root as usize] != 0 {
+                continue;
+            }
+            mark[si][root as usize] = 1;
+            stack.push(((si, root), 0));
+            while let Some(&mut ((csi, cslot), ref mut next)) = stack.last_mut() {
+                let rels = stores[csi].meta().relations;
+                if *next < rels.len() {
+                    let r = *next;
+                    *next += 1;
+                    if deferred.contains(&(csi, cslot, r)) {
+                        continue;
+                    }
+                    let Some((psi, pslot)) = plan.parent_row(csi, cslot, r) else {
+                        continue;
+                    };
+                    match mark[psi][pslot as usize] {
+                        0 => {
+                            mark[psi][pslot as usize] = 1;
+                            stack.push(((psi, pslot), 0));
                         }
-                        let Some((psi, pslot)) = plan.parent_row(csi, cslot, r) else {
-                            continue;
-                        };
-                        match mark[psi][pslot as usize] {
-                            0 => {
-                                mark[psi][pslot as usize] = 1;
-                                stack.push(((psi, pslot), 0));
+                        1 => {
+                            // A cycle: the rows on the stack from the parent to here.
+                            let nullable = |si: usize, r: usize| {
+                                matches!(
+                                    stores[si].meta().relations[r].kind,
+                                    RelationKind::BelongsTo { nullable: true, .. }
+                                )
+                            };
+                            if nullable(csi, r) {
+                                deferred.insert((csi, cslot, r));
+                                continue;
                             }
-                            1 => {
-                                // A cycle: the rows on the stack from the parent to here.
-                                let nullable = |si: usize, r: usize| {
-                                    matches!(
-                                        stores[si].meta().relations[r].kind,
-                                        RelationKind::BelongsTo { nullable: true, .. }
-                                    )
-                                };
-                                if nullable(csi, r) {
-                                    deferred.insert((csi, cslot, r));
+                            let start = stack
+                                .iter()
+                                .position(|&(row, _)| row == (psi, pslot))
+                                .expect("a visiting row is on the stack");
+                            let edge = stack[start..stack.len() - 1]
+                                .iter()
+                                .map(|&((si, slot), n)| (si, slot, n - 1))
+                                .rfind(|&(si, _, r)| nullable(si, r));
+                            match edge {
+                                Some(e) => {
+                                    // Defer that edge and forget the rows above it on
+                                    // the stack: they are visited again later. Rows
+                                    // already placed stay placed.
+                                    deferred.insert(e);
+                                    let from = stack
+                                        .iter()
+                                        .position(|&(row, _)| row == (e.0, e.1))
+                                        .expect("the edge's row is on the stack");
+                                    for &((si, slot), _) in &stack[from + 1..] {
+                                        mark[si][slot as usize] = 0;
+                                    }
+                                    stack.truncate(from + 1);
                                     continue;
                                 }
-                                let start = stack
-                                    .iter()
-                                    .position(|&(row, _)| row == (psi, pslot))
-                                    .expect("a visiting row is on the stack");
-                                let edge = stack[start..stack.len() - 1]
-                                    .iter()
-                                    .map(|&((si, slot), n)| (si, slot, n - 1))
-                                    .rfind(|&(si, _, r)| nullable(si, r));
-                                match edge {
-                                    Some(e) => {
-                                        // Defer that edge and forget the rows above it on
-                                        // the stack: they are visited again later. Rows
-                                        // already placed stay placed.
-                                        deferred.insert(e);
-                                        let from = stack
-                                            .iter()
-                                            .position(|&(row, _)| row == (e.0, e.1))
-                                            .expect("the edge's row is on the stack");
-                                        for &((si, slot), _) in &stack[from + 1..] {
-                                            mark[si][slot as usize] = 0;
-                                        }
-                                        stack.truncate(from + 1);
-                                        continue;
-                                    }
-                                    None => {
-                                        let mut tables: Vec<&'static str> = stack[start..]
-                                            .iter()
-                                            .map(|&((si, _), _)| stores[si].meta().table)
-                                            .collect();
-                                        tables.push(stores[psi].meta().table);
-                                        return Err(Error::Cycle { tables });
-                                    }
+                                None => {
+                                    let mut tables: Vec<&'static str> = stack[start..]
+                                        .iter()
+                                        .map(|&((si, _), _)| stores[si].meta().table)
+                                        .collect();
+                                    tables.push(stores[psi].meta().table);
+                                    return Err(Error::Cycle { tables });
                                 }
                             }
-                            _ => {}
                         }
-                    } else {
-                        mark[csi][cslot as usize] = 2;
-                        order.push((csi, cslot));
-                        stack.pop();
+                        _ => {}
                     }
+                } else {
+                    mark[csi][cslot as usize] = 2;
+                    order.push((csi, cslot));
+                    stack.pop();
                 }
             }
         }
-        Ok((order, deferred))
     }
+    Ok((order, deferred))
 }
 
 /// The stores with new rows, parents before children (a cycle between models in any order).
@@ -617,39 +609,24 @@ fn model_order(plan: &Plan<'_>) -> Vec<usize> {
     out
 }
 
-/// Gives the inserted objects their keys and resolved foreign keys, and clears the marks.
-fn apply(db: &mut Session, written: Option<&Written>, updates: &[Update]) {
-    let mut fks: Vec<(usize, RawId)> = Vec::new();
-    let session = db.id;
-    let resolved = |db: &Session, si: usize, slot: u32, fks: &mut Vec<(usize, RawId)>| {
+/// Gives the inserted objects their keys, replaces every pending id with the key it stands
+/// for, and moves updated rows' snapshots to the rollback journal.
+fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates: &[Update]) {
+    let keys: &[Vec<i64>] = written.map_or(&[], |w| &w.keys);
+    let pending_fks = |db: &Session, si: usize, slot: u32, fks: &mut Vec<(usize, RawId)>| {
         fks.clear();
-        let meta = db.stores[si].meta();
-        for (r, rel) in meta.relations.iter().enumerate() {
-            if let RelationKind::BelongsTo { .. } = rel.kind {
-                if let RawId::Pending {
-                    session: s,
-                    slot: ps,
-                } = db.stores[si].foreign_key(slot, r)
-                {
-                    debug_assert_eq!(s, session);
-                    let Some(ti) = db.store_index_of((rel.target)()) else {
-                        continue;
-                    };
-                    let key = match (db.stores[ti].state(ps), written) {
-                        (State::New, Some(w)) => w.keys[ti][ps as usize],
-                        _ => match db.stores[ti].key_id(ps) {
-                            RawId::Stored(v) => v,
-                            _ => continue,
-                        },
-                    };
-                    fks.push((r, RawId::Stored(key)));
+        for r in 0..targets[si].len() {
+            if let RawId::Pending { slot: ps, .. } = db.stores[si].foreign_key(slot, r) {
+                if let Some(k) = pending_key(&db.stores, targets, keys, si, r, ps) {
+                    fks.push((r, RawId::Stored(k)));
                 }
             }
         }
     };
+    let mut fks: Vec<(usize, RawId)> = Vec::new();
     if let Some(written) = written {
         for &(si, slot) in &written.inserted {
-            resolved(db, si, slot, &mut fks);
+            pending_fks(db, si, slot, &mut fks);
             let key = match db.stores[si].meta().key_kind {
                 KeyKind::Generated => Some(written.keys[si][slot as usize]),
                 KeyKind::Natural => None,
@@ -658,15 +635,14 @@ fn apply(db: &mut Session, written: Option<&Written>, updates: &[Update]) {
         }
     }
     for u in updates {
-        resolved(db, u.store, u.slot, &mut fks);
-        db.stores[u.store].apply_update(u.slot, &fks);
+        db.stores[u.store].apply_update(u.slot);
     }
-    // A pending id of a stored parent, in an object whose row did not change, is replaced too.
+    // Every stored object taken mutably, updated or not, may hold a pending id.
     for si in 0..db.stores.len() {
         for i in 0..db.stores[si].marked_slots().len() {
             let slot = db.stores[si].marked_slots()[i];
             if db.stores[si].state(slot) == State::Persistent {
-                resolved(db, si, slot, &mut fks);
+                pending_fks(db, si, slot, &mut fks);
                 if !fks.is_empty() {
                     db.stores[si].resolve_fks(slot, &fks);
                 }

@@ -267,8 +267,9 @@ pub mod __private {
     }
 
     /// The type of a natural key (a `#[key]` that is not an `Id<Self>`); the derive writes
-    /// `type Key = <T as NaturalKey>::Key`, so a type that cannot be a key is reported once,
-    /// with this message.
+    /// `type Key = <T as NaturalKey>::Key`, so a type that cannot be a key is reported once, with
+    /// this message (a blanket impl over `KeyType` would report the missing `KeyType` instead).
+    /// `model.rs` implements it next to `KeyType`, from the same list.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` cannot be a key; use `Id<Self>` for a key the database generates, or an integer, `bool`, `String` or `Vec<u8>` for a natural key",
         label = "not a key type"
@@ -277,17 +278,6 @@ pub mod __private {
         /// `Self`.
         type Key: KeyType;
     }
-
-    // The `KeyType`s of `model.rs` other than `Id` (a blanket impl over `KeyType` would report
-    // the missing `KeyType` instead of the message above).
-    macro_rules! natural_key {
-        ($($ty:ty),*) => {$(
-            impl NaturalKey for $ty {
-                type Key = $ty;
-            }
-        )*};
-    }
-    natural_key!(i16, i32, i64, u8, u16, u32, bool, String, Vec<u8>);
 
     /// A model, as the child of a `has_many`: every use of a child's metadata goes through it,
     /// so a child that is not a model is reported once, with this message.

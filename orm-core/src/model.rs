@@ -170,12 +170,17 @@ impl<T> KeyType for crate::id::Id<T> {
     }
 }
 
+// `KeyType` and the derive's `NaturalKey` (in `__private`) for every natural key type, from
+// one list.
 macro_rules! natural_key {
     ($($ty:ty),*) => {$(
         impl KeyType for $ty {
             fn key_ref(&self) -> KeyRef<'_> {
                 KeyRef::Value(self.to_sql())
             }
+        }
+        impl crate::__private::NaturalKey for $ty {
+            type Key = $ty;
         }
     )*};
 }
@@ -209,26 +214,24 @@ impl<'a> RowReader<'a> {
         RowReader { row, meta, next: 0 }
     }
 
-    fn raw(&mut self, ty: SqlType) -> Result<(ValueRef<'a>, &'static str)> {
-        let index = self.next;
-        self.next += 1;
-        let field = self.meta.columns.get(index).map_or("?", |c| c.field);
-        let value = self.row.value(index, ty).map_err(|message| Error::Decode {
+    /// A decoding error for column `index`; the field is looked up only when one happens.
+    fn decode_error(&self, index: usize, message: String) -> Error {
+        Error::Decode {
             model: self.meta.name,
-            field,
+            field: self.meta.columns.get(index).map_or("?", |c| c.field),
             message,
-        })?;
-        Ok((value, field))
+        }
     }
 
     /// Reads the next column as a plain field.
     pub fn column<C: ColumnType>(&mut self) -> Result<C> {
-        let (value, field) = self.raw(C::SQL_TYPE)?;
-        C::from_sql(value).map_err(|e| Error::Decode {
-            model: self.meta.name,
-            field,
-            message: e.0,
-        })
+        let index = self.next;
+        self.next += 1;
+        let value = self
+            .row
+            .value(index, C::SQL_TYPE)
+            .map_err(|m| self.decode_error(index, m))?;
+        C::from_sql(value).map_err(|e| self.decode_error(index, e.0))
     }
 
     /// Reads the next column as an `Id` (a generated key or a foreign key).

@@ -162,6 +162,11 @@ impl Session {
 
     pub(crate) fn store_mut<T: Model>(&mut self) -> &mut Store<T> {
         let i = self.store_index_or_create(T::META);
+        self.typed_store_mut(i)
+    }
+
+    /// Store `i`, which holds `T`s.
+    fn typed_store_mut<T: Model>(&mut self, i: usize) -> &mut Store<T> {
         self.stores[i]
             .as_any_mut()
             .downcast_mut()
@@ -185,7 +190,8 @@ impl Session {
     pub fn add<T: Model>(&mut self, mut obj: T) -> Handle<T> {
         let session = self.id;
         let meta = T::META;
-        let slot = self.store_mut::<T>().slots.len() as u32;
+        let si = self.store_index_or_create(meta);
+        let slot = self.stores[si].slot_count() as u32;
         if meta.key_kind == KeyKind::Generated && obj.key_id() == RawId::Unset {
             obj.set_key_id(RawId::Pending { session, slot });
         }
@@ -196,8 +202,7 @@ impl Session {
                 obj.set_foreign_key(r, normal);
             }
         }
-        let slot = self.store_mut::<T>().insert_new(obj);
-        let si = self.store_index_or_create(meta);
+        let slot = self.typed_store_mut::<T>(si).insert_new(obj);
         for (r, rel) in meta.relations.iter().enumerate() {
             if let RelationKind::BelongsTo { .. } = rel.kind {
                 let fk = self.stores[si].foreign_key(slot, r);
@@ -325,7 +330,8 @@ impl Session {
         self.load_rows::<T>(&sql, &[value.as_ref()])
     }
 
-    /// The rows whose foreign key `rel` points at `parent` (which may be pending).
+    /// Runs a `SELECT` of `T`'s columns and reads each row into the session (a row already
+    /// there keeps its object and its edits).
     pub(crate) fn load_rows<T: Model>(
         &mut self,
         sql: &str,
@@ -379,6 +385,31 @@ impl Session {
             }
         }
         id
+    }
+
+    /// A pending parent id stored in field `rel` of a `meta` object must be of this session
+    /// and name an object that was not discarded.
+    pub(crate) fn check_pending_parent(
+        &self,
+        meta: &'static ModelMeta,
+        rel: usize,
+        id: RawId,
+    ) -> Result<()> {
+        let r = &meta.relations[rel];
+        match id {
+            RawId::Pending { session, .. } if session != self.id => Err(Error::ForeignPendingId {
+                model: meta.name,
+                field: r.field,
+            }),
+            RawId::Pending { .. } if self.parent_slot((r.target)(), id).is_none() => {
+                Err(Error::DiscardedParent {
+                    model: meta.name,
+                    field: r.field,
+                    target: (r.target)().name,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The store and slot of the parent an id points at, if it is in this session.

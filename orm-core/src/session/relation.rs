@@ -112,28 +112,13 @@ impl Session {
             unreachable!("descriptor of a belongs_to")
         };
         let id = self.normalize(r.target, id);
-        match id {
-            RawId::Unset if !nullable => {
-                return Err(Error::NotNullable {
-                    model: meta.name,
-                    field: r.field,
-                })
-            }
-            RawId::Pending { session, .. } if session != self.id => {
-                return Err(Error::ForeignPendingId {
-                    model: meta.name,
-                    field: r.field,
-                })
-            }
-            RawId::Pending { .. } if self.parent_slot((r.target)(), id).is_none() => {
-                return Err(Error::DiscardedParent {
-                    model: meta.name,
-                    field: r.field,
-                    target: (r.target)().name,
-                })
-            }
-            _ => {}
+        if id == RawId::Unset && !nullable {
+            return Err(Error::NotNullable {
+                model: meta.name,
+                field: r.field,
+            });
         }
+        self.check_pending_parent(meta, rel, id)?;
         let si = self.store_index_or_create(meta);
         if self.stores[si].foreign_key(child.slot, rel) == id {
             return Ok(());

@@ -188,6 +188,15 @@ impl<T: Model> Store<T> {
         Ok(slot)
     }
 
+    /// Takes `key` out of the identity map if it still names `slot`.
+    fn forget_key(&mut self, key: Option<KeyValue>, slot: u32) {
+        if let Some(k) = key {
+            if self.identity.get(&k) == Some(&slot) {
+                self.identity.remove(&k);
+            }
+        }
+    }
+
     fn key_of(obj: &T) -> Option<KeyValue> {
         match T::META.key_kind {
             KeyKind::Generated => match obj.key_id() {
@@ -239,8 +248,9 @@ pub trait AnyStore: Any {
     fn load_row(&mut self, row: &dyn RawRow) -> Result<u32>;
     /// After a successful flush: the inserted rows' keys and resolved foreign keys.
     fn apply_insert(&mut self, slot: u32, key: Option<i64>, fks: &[(usize, RawId)]);
-    /// After a successful flush: an updated row's resolved foreign keys.
-    fn apply_update(&mut self, slot: u32, fks: &[(usize, RawId)]);
+    /// After a successful flush: an updated row's new key in the identity map, and its
+    /// commit-time values in the rollback journal.
+    fn apply_update(&mut self, slot: u32);
     /// After a successful flush: forget the marks and new list.
     fn finish_flush(&mut self);
     /// After commit.
@@ -360,50 +370,39 @@ impl<T: Model> AnyStore for Store<T> {
         }
         s.state = State::Persistent;
         s.snapshot = None;
-        s.marked = false;
         if let Some(k) = Self::key_of(obj) {
             self.identity.insert(k, slot);
         }
     }
-    fn apply_update(&mut self, slot: u32, fks: &[(usize, RawId)]) {
+    fn apply_update(&mut self, slot: u32) {
         let s = &mut self.slots[slot as usize];
-        let Some(obj) = s.obj.as_mut() else { return };
-        for &(rel, id) in fks {
-            obj.set_foreign_key(rel, id);
+        let (Some(obj), Some(snap)) = (s.obj.as_ref(), s.snapshot.take()) else {
+            return;
+        };
+        // A key that changed moves in the identity map.
+        let old = snap
+            .values
+            .get(T::META.key)
+            .and_then(|v| KeyValue::from_ref(v.as_ref()));
+        let new = Self::key_of(obj);
+        if !s.since_commit && !s.journaled {
+            s.journaled = true;
+            self.journal.push((slot, snap));
         }
-        let snapshot = s.snapshot.take();
-        if let Some(snap) = snapshot {
-            // A key that changed moves in the identity map.
-            let old = snap
-                .values
-                .get(T::META.key)
-                .and_then(|v| KeyValue::from_ref(v.as_ref()));
-            let new = Self::key_of(obj);
-            if old != new {
-                if let Some(old) = old {
-                    if self.identity.get(&old) == Some(&slot) {
-                        self.identity.remove(&old);
-                    }
-                }
-                if let Some(k) = new {
-                    self.identity.insert(k, slot);
-                }
-            }
-            if !s.since_commit && !s.journaled {
-                s.journaled = true;
-                self.journal.push((slot, snap));
+        if old != new {
+            self.forget_key(old, slot);
+            if let Some(k) = new {
+                self.identity.insert(k, slot);
             }
         }
-        s.marked = false;
     }
     fn finish_flush(&mut self) {
         for &slot in &self.marked {
             let s = &mut self.slots[slot as usize];
+            // Every marked object is stored now (the new ones were inserted).
             s.marked = false;
             s.linked = None;
-            if s.state == State::Persistent {
-                s.snapshot = None;
-            }
+            s.snapshot = None;
         }
         self.marked.clear();
         self.new.clear();
@@ -418,13 +417,13 @@ impl<T: Model> AnyStore for Store<T> {
         }
     }
     fn rollback(&mut self) -> Result<()> {
-        for slot in self.added.drain(..) {
+        for slot in std::mem::take(&mut self.added) {
+            let key = self.slots[slot as usize]
+                .obj
+                .as_ref()
+                .and_then(Self::key_of);
+            self.forget_key(key, slot);
             let s = &mut self.slots[slot as usize];
-            if let Some(k) = s.obj.as_ref().and_then(Self::key_of) {
-                if self.identity.get(&k) == Some(&slot) {
-                    self.identity.remove(&k);
-                }
-            }
             s.obj = None;
             s.state = State::Discarded;
             s.snapshot = None;
@@ -446,16 +445,13 @@ impl<T: Model> AnyStore for Store<T> {
             if s.state != State::Persistent || snap.values.is_empty() {
                 continue;
             }
-            if let Some(old) = s.obj.as_ref().and_then(Self::key_of) {
-                if self.identity.get(&old) == Some(&slot) {
-                    self.identity.remove(&old);
-                }
-            }
+            let old = s.obj.as_ref().and_then(Self::key_of);
+            self.forget_key(old, slot);
             let obj = T::from_row(&mut RowReader::new(&snap.values, T::META))?;
             if let Some(k) = Self::key_of(&obj) {
                 self.identity.insert(k, slot);
             }
-            s.obj = Some(obj);
+            self.slots[slot as usize].obj = Some(obj);
         }
         for &slot in &self.marked {
             let s = &mut self.slots[slot as usize];
