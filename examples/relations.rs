@@ -2,7 +2,9 @@
 //! relationship, and a new user's id copied into a product before the flush.
 //!
 //! Run with `cargo run --example relations` (a fresh SQLite file in the temp directory), or
-//! give a database path: `cargo run --example relations -- shop.db`.
+//! give a database URL or path, which `Session::connect` takes:
+//! `cargo run --example relations -- postgres://postgres@127.0.0.1/test` or `-- shop.db`.
+//! The example drops and recreates its `user` and `product` tables there.
 
 use orm_core::prelude::*;
 
@@ -44,22 +46,21 @@ fn show(db: &mut Session) {
 }
 
 fn main() -> orm_core::Result<()> {
-    let given = std::env::args().nth(1).map(std::path::PathBuf::from);
-    let path = given.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("orm-relations-{}.db", std::process::id()))
-    });
-    let result = run(&path);
+    let given = std::env::args().nth(1);
+    let temp = std::env::temp_dir().join(format!("orm-relations-{}.db", std::process::id()));
+    let url = given.clone().unwrap_or_else(|| temp.display().to_string());
+    let result = run(&url);
     if given.is_none() {
         for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
         }
     }
     result
 }
 
-fn run(path: &std::path::Path) -> orm_core::Result<()> {
-    let mut db = Session::open(path)?;
-    println!("database: {}", path.display());
+fn run(url: &str) -> orm_core::Result<()> {
+    let mut db = Session::connect(url)?;
+    println!("database: {url}");
     db.drop_all::<(User, Product)>()?;
     db.create_all::<(User, Product)>()?;
     db.log_statements(true);

@@ -13,8 +13,13 @@ pub enum DbErrorKind {
     ForeignKeyViolation,
     /// A `NOT NULL` constraint was violated.
     NotNullViolation,
-    /// Another connection holds a lock the statement needs, or the transaction must be retried.
+    /// Another connection holds a lock the statement needs and did not release it in time.
     Busy,
+    /// The transaction conflicted with another one (PostgreSQL serialization failure or
+    /// deadlock, SQLite `BUSY_SNAPSHOT`); roll back and run it again.
+    SerializationFailure,
+    /// A key sequence reached its largest value.
+    SequenceExhausted,
     /// Anything else.
     Other,
 }
@@ -26,6 +31,8 @@ impl fmt::Display for DbErrorKind {
             DbErrorKind::ForeignKeyViolation => "foreign key violation",
             DbErrorKind::NotNullViolation => "not-null violation",
             DbErrorKind::Busy => "database busy",
+            DbErrorKind::SerializationFailure => "serialization failure",
+            DbErrorKind::SequenceExhausted => "key sequence exhausted",
             DbErrorKind::Other => "database error",
         })
     }

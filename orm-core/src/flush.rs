@@ -4,12 +4,14 @@
 //! Nothing in the session changes until every statement has succeeded, so a failed flush
 //! leaves the objects exactly as they were (the savepoint leaves the database as it was).
 
-use crate::error::{Error, Result};
+use crate::backend::Conn;
+use crate::error::{DbErrorKind, Error, Result};
 use crate::id::RawId;
-use crate::model::{KeyKind, RelationKind};
+use crate::model::{KeyKind, ModelMeta, RawRow, RelationKind};
 use crate::session::store::{AnyStore, State};
 use crate::session::Session;
-use crate::value::{Value, ValueRef};
+use crate::sql::{self, KeyAllocation};
+use crate::value::{SqlType, Value, ValueRef};
 use std::collections::{HashMap, HashSet};
 
 /// Most rows in one multi-row INSERT.
@@ -293,15 +295,14 @@ fn pending_key(
 /// Reserves keys, sorts the new rows and runs every statement.
 fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Written> {
     let session = db.id;
-    let d = db.conn.dialect();
-    // Keys: explicit ones as given, the others after the highest key in use. The session's
-    // transaction holds the database's write lock, so no other writer can take them.
+    // Keys: explicit ones as given, the others reserved as the dialect says (after the highest
+    // key under SQLite's write lock, or from the key's sequence), never colliding with them.
     let mut keys = Vec::with_capacity(db.stores.len());
     for si in 0..db.stores.len() {
         let store = &db.stores[si];
         let meta = store.meta();
         let new = store.new_slots();
-        if new.is_empty() || meta.key_kind != KeyKind::Generated {
+        if meta.key_kind != KeyKind::Generated {
             keys.push(Vec::new());
             continue;
         }
@@ -322,36 +323,24 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
                 explicit_max = explicit_max.max(v);
             }
         }
-        let mut table_keys = vec![0i64; store.slot_count()];
-        let mut next = 0;
-        if missing > 0 {
-            let mut max = 0i64;
-            let sql = crate::sql::max_key(d, meta);
-            db.conn.query(&sql, &[], &mut |row| {
-                if let ValueRef::I64(v) = row
-                    .value(0, crate::value::SqlType::I64)
-                    .unwrap_or(ValueRef::Null)
-                {
-                    max = v;
-                }
-                Ok(())
-            })?;
-            next = max.max(explicit_max).max(0);
-        }
-        let exhausted = || Error::KeysExhausted { model: meta.name };
+        let explicit = (explicit_max != i64::MIN).then_some(explicit_max);
+        let mut fresh = reserve_keys(&mut db.conn, meta, missing, explicit)?.into_iter();
         let store = &db.stores[si];
+        if store.new_slots().is_empty() {
+            keys.push(Vec::new());
+            continue;
+        }
+        let mut table_keys = vec![0i64; store.slot_count()];
         for &slot in store.new_slots() {
             table_keys[slot as usize] = match store.key_id(slot) {
                 RawId::Stored(v) => v,
-                _ => {
-                    next = next.checked_add(1).ok_or_else(exhausted)?;
-                    next
-                }
+                _ => fresh.next().expect("one reserved key per new row"),
             };
         }
         keys.push(table_keys);
     }
 
+    let d = db.conn.dialect();
     let (conn, stores) = (&mut db.conn, &db.stores[..]);
     let mut plan = Plan {
         stores,
@@ -394,7 +383,7 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
             for &slot in &batch {
                 row_params(&plan, batch_store, slot, &deferred, &mut params);
             }
-            conn.execute(&crate::sql::insert(d, meta, batch.len()), &params)?;
+            conn.execute(&sql::insert(d, meta, batch.len()), &params)?;
             batch.clear();
             in_batch.clear();
         }
@@ -419,7 +408,7 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
             .snapshot_value(u.slot, meta.key)
             .map_or(ValueRef::Null, Value::as_ref);
         params.push(key);
-        conn.execute(&crate::sql::update(d, meta, &u.columns), &params)?;
+        conn.execute(&sql::update(d, meta, &u.columns), &params)?;
     }
 
     // Keys left NULL to break a cycle are set now that every row exists.
@@ -434,13 +423,75 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
             .resolve(si, r, stores[si].foreign_key(slot, r))
             .map_or(ValueRef::Null, ValueRef::I64);
         let key = column_value(&plan, si, slot, meta.key);
-        conn.execute(&crate::sql::update(d, meta, &[column]), &[fk, key])?;
+        conn.execute(&sql::update(d, meta, &[column]), &[fk, key])?;
     }
 
     Ok(Written {
         keys: plan.keys,
         inserted: order,
     })
+}
+
+/// `missing` keys for new rows of `meta`, ascending, that no other row has or will get: the
+/// dialect says how. `explicit` is the highest key the flush writes explicitly.
+fn reserve_keys(
+    conn: &mut Conn,
+    meta: &ModelMeta,
+    missing: usize,
+    explicit: Option<i64>,
+) -> Result<Vec<i64>> {
+    let d = conn.dialect();
+    let exhausted = || Error::KeysExhausted { model: meta.name };
+    let int = |row: &dyn RawRow| match row.value(0, SqlType::I64) {
+        Ok(ValueRef::I64(v)) => Some(v),
+        _ => None,
+    };
+    let mut keys = Vec::with_capacity(missing);
+    match d.key_allocation() {
+        KeyAllocation::AfterMax => {
+            if missing == 0 {
+                return Ok(keys);
+            }
+            let mut max = 0i64;
+            conn.query(&sql::max_key(d, meta), &[], &mut |row| {
+                max = int(row).unwrap_or(0);
+                Ok(())
+            })?;
+            let mut next = max.max(explicit.unwrap_or(0)).max(0);
+            for _ in 0..missing {
+                next = next.checked_add(1).ok_or_else(exhausted)?;
+                keys.push(next);
+            }
+        }
+        KeyAllocation::Sequence => {
+            let table = sql::quoted(d, meta.table);
+            let column = ValueRef::Text(meta.key_column().name);
+            let sequence_error = |e: Error| match e {
+                Error::Database {
+                    kind: DbErrorKind::SequenceExhausted,
+                    ..
+                } => exhausted(),
+                e => e,
+            };
+            if let Some(max) = explicit {
+                let params = [ValueRef::Text(&table), column, ValueRef::I64(max)];
+                conn.query(&sql::skip_keys(d), &params, &mut |_| Ok(()))
+                    .map_err(sequence_error)?;
+            }
+            if missing == 0 {
+                return Ok(keys);
+            }
+            let n = i64::try_from(missing).map_err(|_| exhausted())?;
+            let params = [ValueRef::Text(&table), column, ValueRef::I64(n)];
+            conn.query(&sql::next_keys(d), &params, &mut |row| {
+                keys.extend(int(row));
+                Ok(())
+            })
+            .map_err(sequence_error)?;
+            keys.sort_unstable();
+        }
+    }
+    Ok(keys)
 }
 
 /// The value of one column of a row to write, with pending ids resolved.

@@ -52,6 +52,8 @@ pub mod session;
 pub mod sql;
 pub mod value;
 
+#[cfg(feature = "postgres")]
+pub use backend::PostgresConnection;
 pub use backend::{Connection, LoggedStatement, SqliteConnection};
 pub use error::{DbErrorKind, Error, Result};
 pub use id::{Handle, HasMany, Id};

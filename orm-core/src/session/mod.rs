@@ -63,6 +63,22 @@ pub struct Session {
 }
 
 impl Session {
+    /// Connects to the database a URL names:
+    /// - `postgres://user@host:port/db` (or `postgresql://`): PostgreSQL;
+    /// - `sqlite://path/to/file.db`, `sqlite:file.db` or a plain path: a SQLite file;
+    /// - `sqlite::memory:` or `:memory:`: a private in-memory SQLite database.
+    ///
+    /// ```
+    /// # fn main() -> orm_core::Result<()> {
+    /// let db = orm_core::Session::connect("sqlite::memory:")?;
+    /// # drop(db);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connect(url: &str) -> Result<Session> {
+        Ok(Self::with_connection(crate::backend::connect(url)?))
+    }
+
     /// Opens a SQLite database file (created if missing), with foreign keys enforced and WAL.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Session> {
         Ok(Self::with_connection(Box::new(SqliteConnection::open(
@@ -94,15 +110,21 @@ impl Session {
     // ----- schema -------------------------------------------------------------------------
 
     /// Creates the tables of a set of models (`IF NOT EXISTS`), parents before children,
-    /// with their indexes.
+    /// with their indexes. References between tables in a cycle are added once both exist
+    /// where the database needs that (PostgreSQL).
     pub fn create_all<S: ModelSet>(&mut self) -> Result<()> {
         let order = crate::schema::creation_order(&S::metas())?;
         let d = self.conn.dialect();
-        for meta in order {
+        for (i, meta) in order.iter().enumerate() {
             self.conn
-                .execute_batch(&crate::sql::create_table(d, meta))?;
+                .execute_batch(&crate::sql::create_table(d, meta, &order[..i]))?;
             for index in crate::sql::create_indexes(d, meta) {
                 self.conn.execute_batch(&index)?;
+            }
+        }
+        for (i, meta) in order.iter().enumerate() {
+            for fk in crate::sql::add_foreign_keys(d, meta, &order[..i]) {
+                self.conn.execute_batch(&fk)?;
             }
         }
         Ok(())
@@ -112,6 +134,11 @@ impl Session {
     pub fn drop_all<S: ModelSet>(&mut self) -> Result<()> {
         let order = crate::schema::creation_order(&S::metas())?;
         let d = self.conn.dialect();
+        for (i, meta) in order.iter().enumerate() {
+            for fk in crate::sql::drop_foreign_keys(d, meta, &order[..i]) {
+                self.conn.execute_batch(&fk)?;
+            }
+        }
         for meta in order.into_iter().rev() {
             self.conn.execute_batch(&crate::sql::drop_table(d, meta))?;
         }

@@ -1,27 +1,11 @@
-//! The small connection interface the session drives, and its SQLite implementation.
+//! SQLite through rusqlite: WAL, foreign keys always on, cached prepared statements.
 
+use super::Connection;
 use crate::error::{DbErrorKind, Error, Params, Result};
 use crate::model::RawRow;
 use crate::sql::{Dialect, Sqlite};
 use crate::value::{SqlType, ValueRef};
 use rusqlite::types::{ToSqlOutput, ValueRef as SqliteRef};
-
-/// One open database connection.
-pub trait Connection {
-    /// The SQL dialect of this database.
-    fn dialect(&self) -> &'static dyn Dialect;
-    /// Runs a statement (prepared once and cached) and returns the rows it changed.
-    fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize>;
-    /// Runs a query (prepared once and cached), calling `each` for every row.
-    fn query(
-        &mut self,
-        sql: &str,
-        params: &[ValueRef<'_>],
-        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
-    ) -> Result<()>;
-    /// Runs a statement without parameters or caching (transaction control, DDL).
-    fn execute_batch(&mut self, sql: &str) -> Result<()>;
-}
 
 /// SQLite through rusqlite; foreign keys are enforced on every connection.
 pub struct SqliteConnection {
@@ -81,6 +65,7 @@ fn db_error(e: rusqlite::Error, sql: &str, params: &[ValueRef<'_>]) -> Error {
             | (_, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => DbErrorKind::UniqueViolation,
             (_, rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => DbErrorKind::ForeignKeyViolation,
             (_, rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL) => DbErrorKind::NotNullViolation,
+            (_, rusqlite::ffi::SQLITE_BUSY_SNAPSHOT) => DbErrorKind::SerializationFailure,
             (ErrorCode::DatabaseBusy, _) | (ErrorCode::DatabaseLocked, _) => DbErrorKind::Busy,
             _ => DbErrorKind::Other,
         },
@@ -164,55 +149,5 @@ impl Connection for SqliteConnection {
         self.conn
             .execute_batch(sql)
             .map_err(|e| db_error(e, sql, &[]))
-    }
-}
-
-/// A statement the session ran, as recorded by [`Session::log_statements`](crate::Session::log_statements).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoggedStatement {
-    /// The SQL text.
-    pub sql: String,
-    /// The bound parameters.
-    pub params: Vec<crate::value::Value>,
-}
-
-/// The session's connection, with the statement log in front of it.
-pub(crate) struct Conn {
-    pub(crate) inner: Box<dyn Connection>,
-    pub(crate) log: Option<Vec<LoggedStatement>>,
-}
-
-impl Conn {
-    pub(crate) fn dialect(&self) -> &'static dyn Dialect {
-        self.inner.dialect()
-    }
-
-    fn record(&mut self, sql: &str, params: &[ValueRef<'_>]) {
-        if let Some(log) = &mut self.log {
-            log.push(LoggedStatement {
-                sql: sql.to_owned(),
-                params: params.iter().map(|p| p.into_owned()).collect(),
-            });
-        }
-    }
-
-    pub(crate) fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
-        self.record(sql, params);
-        self.inner.execute(sql, params)
-    }
-
-    pub(crate) fn query(
-        &mut self,
-        sql: &str,
-        params: &[ValueRef<'_>],
-        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
-    ) -> Result<()> {
-        self.record(sql, params);
-        self.inner.query(sql, params, each)
-    }
-
-    pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<()> {
-        self.record(sql, &[]);
-        self.inner.execute_batch(sql)
     }
 }

@@ -1,0 +1,219 @@
+//! PostgreSQL through the `postgres` crate: cached prepared statements, values bound by the
+//! type the server expects, and SQLSTATEs mapped to the same error kinds as SQLite's.
+
+use super::Connection;
+use crate::error::{DbErrorKind, Error, Params, Result};
+use crate::model::RawRow;
+use crate::sql::{Dialect, Postgres};
+use crate::value::{SqlType, ValueRef};
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{IsNull, ToSql, Type};
+use std::collections::HashMap;
+
+/// Prepared statements kept per connection; the cache is emptied when it grows past this.
+const STATEMENT_CACHE: usize = 256;
+
+/// A PostgreSQL connection (no TLS), with a cache of prepared statements.
+pub struct PostgresConnection {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl PostgresConnection {
+    /// Connects with a URL (`postgres://user@host:port/db?options=..`) or a `key=value`
+    /// connection string.
+    pub fn connect(url: &str) -> Result<Self> {
+        let client =
+            postgres::Client::connect(url, postgres::NoTls).map_err(|e| Error::Connect {
+                message: format!("{url}: {e}"),
+                source: Box::new(e),
+            })?;
+        Ok(PostgresConnection {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn prepare(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<postgres::Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let stmt = self
+            .client
+            .prepare(sql)
+            .map_err(|e| db_error(e, sql, params))?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+}
+
+fn db_error(e: postgres::Error, sql: &str, params: &[ValueRef<'_>]) -> Error {
+    let kind = match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => DbErrorKind::UniqueViolation,
+        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => DbErrorKind::ForeignKeyViolation,
+        Some(c) if *c == SqlState::NOT_NULL_VIOLATION => DbErrorKind::NotNullViolation,
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            DbErrorKind::SerializationFailure
+        }
+        Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => DbErrorKind::Busy,
+        Some(c) if *c == SqlState::SEQUENCE_GENERATOR_LIMIT_EXCEEDED => {
+            DbErrorKind::SequenceExhausted
+        }
+        _ => DbErrorKind::Other,
+    };
+    // The server's message; the driver's own display is only "db error".
+    let message = match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => e.to_string(),
+    };
+    Error::Database {
+        kind,
+        message,
+        sql: sql.to_owned(),
+        params: Params(params.iter().map(|p| p.into_owned()).collect()),
+        source: Box::new(e),
+    }
+}
+
+/// A value bound as the type the server inferred for its placeholder: integers fit into
+/// `SMALLINT`/`INTEGER`/`BIGINT` (or fail with the value named), floats widen or narrow.
+#[derive(Debug)]
+struct Bind<'a>(ValueRef<'a>);
+
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+impl ToSql for Bind<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, BoxError> {
+        let mismatch =
+            || -> BoxError { format!("cannot bind {:?} to a {ty} parameter", self.0).into() };
+        match self.0 {
+            ValueRef::Null => Ok(IsNull::Yes),
+            ValueRef::Bool(v) => match *ty {
+                Type::BOOL => v.to_sql(ty, out),
+                _ => Bind(ValueRef::I64(v.into())).to_sql(ty, out),
+            },
+            ValueRef::I16(v) => Bind(ValueRef::I64(v.into())).to_sql(ty, out),
+            ValueRef::I32(v) => Bind(ValueRef::I64(v.into())).to_sql(ty, out),
+            ValueRef::I64(v) => match *ty {
+                Type::INT8 => v.to_sql(ty, out),
+                Type::INT4 => i32::try_from(v)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(v)?.to_sql(ty, out),
+                Type::BOOL => (v != 0).to_sql(ty, out),
+                Type::FLOAT8 => (v as f64).to_sql(ty, out),
+                Type::FLOAT4 => (v as f32).to_sql(ty, out),
+                _ => Err(mismatch()),
+            },
+            ValueRef::F32(v) => match *ty {
+                Type::FLOAT4 => v.to_sql(ty, out),
+                Type::FLOAT8 => f64::from(v).to_sql(ty, out),
+                _ => Err(mismatch()),
+            },
+            ValueRef::F64(v) => match *ty {
+                Type::FLOAT8 => v.to_sql(ty, out),
+                Type::FLOAT4 => (v as f32).to_sql(ty, out),
+                _ => Err(mismatch()),
+            },
+            ValueRef::Text(v) => match *ty {
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+                    v.to_sql(ty, out)
+                }
+                _ => Err(mismatch()),
+            },
+            ValueRef::Blob(v) => match *ty {
+                Type::BYTEA => v.to_sql(ty, out),
+                _ => Err(mismatch()),
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+impl RawRow for postgres::Row {
+    fn value(&self, index: usize, _ty: SqlType) -> std::result::Result<ValueRef<'_>, String> {
+        fn get<'a, T: postgres::types::FromSql<'a>>(
+            row: &'a postgres::Row,
+            index: usize,
+            wrap: fn(T) -> ValueRef<'a>,
+        ) -> std::result::Result<ValueRef<'a>, String> {
+            row.try_get::<_, Option<T>>(index)
+                .map(|v| v.map_or(ValueRef::Null, wrap))
+                .map_err(|e| e.to_string())
+        }
+        let column = self
+            .columns()
+            .get(index)
+            .ok_or_else(|| format!("no column {index}"))?;
+        match *column.type_() {
+            Type::BOOL => get(self, index, ValueRef::Bool),
+            Type::INT2 => get(self, index, ValueRef::I16),
+            Type::INT4 => get(self, index, ValueRef::I32),
+            Type::INT8 => get(self, index, ValueRef::I64),
+            Type::FLOAT4 => get(self, index, ValueRef::F32),
+            Type::FLOAT8 => get(self, index, ValueRef::F64),
+            Type::BYTEA => get(self, index, ValueRef::Blob),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
+                get(self, index, ValueRef::Text)
+            }
+            ref other => Err(format!("column type {other} is not supported")),
+        }
+    }
+}
+
+impl Connection for PostgresConnection {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
+        let stmt = self.prepare(sql, params)?;
+        let binds: Vec<Bind<'_>> = params.iter().map(|v| Bind(*v)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = binds.iter().map(|b| b as _).collect();
+        let n = self
+            .client
+            .execute(&stmt, &refs)
+            .map_err(|e| db_error(e, sql, params))?;
+        Ok(n as usize)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+    ) -> Result<()> {
+        let stmt = self.prepare(sql, params)?;
+        let mut rows = self
+            .client
+            .query_raw(&stmt, params.iter().map(|v| Bind(*v)))
+            .map_err(|e| db_error(e, sql, params))?;
+        while let Some(row) = rows.next().map_err(|e| db_error(e, sql, params))? {
+            each(&row)?;
+        }
+        Ok(())
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        self.client
+            .batch_execute(sql)
+            .map_err(|e| db_error(e, sql, &[]))
+    }
+}
