@@ -160,82 +160,329 @@ pub type All = (
     Everything,
 );
 
-/// A database file in a fresh temporary directory, removed on drop.
+/// The environment variable holding the PostgreSQL URL the tests run against.
+pub const POSTGRES_URL_VAR: &str = "ORM_TEST_POSTGRES_URL";
+
+/// The database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh schema on the PostgreSQL server named by [`POSTGRES_URL_VAR`].
+    Postgres,
+}
+
+enum Place {
+    Sqlite { dir: PathBuf, path: PathBuf },
+    Postgres { admin: String, schema: String },
+}
+
+/// One test's own database: a SQLite file, or a PostgreSQL schema dropped at the end.
 pub struct TestDb {
-    dir: PathBuf,
-    /// The database file.
-    pub path: PathBuf,
+    place: Place,
+}
+
+fn unique_name() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl TestDb {
-    /// A new, empty database file.
-    pub fn new() -> TestDb {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "orm-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
+    /// A new SQLite database file in a temporary directory.
+    pub fn sqlite() -> TestDb {
+        let dir = std::env::temp_dir().join(format!("orm-test-{}", unique_name()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         let path = dir.join("test.db");
-        TestDb { dir, path }
+        TestDb {
+            place: Place::Sqlite { dir, path },
+        }
     }
 
-    /// A session on the file, with every test model's table created and statements logged.
+    /// A new, empty schema on the PostgreSQL server at `$ORM_TEST_POSTGRES_URL`, or `None`
+    /// (saying once on stderr how to run these tests) when the variable is not set.
+    ///
+    /// # Panics
+    /// When the variable is set but the server cannot be reached: a test that was asked to
+    /// run on PostgreSQL must not pass without doing so.
+    pub fn postgres() -> Option<TestDb> {
+        let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                // Written to the process's stderr directly, past the test harness's capture.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: PostgreSQL tests skipped; to run them set \
+                     {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1/test"
+                );
+            });
+            return None;
+        };
+        let schema = format!("orm_test_{}", unique_name());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}={admin}: cannot connect: {e}"));
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .expect("create test schema");
+        Some(TestDb {
+            place: Place::Postgres { admin, schema },
+        })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match self.place {
+            Place::Sqlite { .. } => Backend::Sqlite,
+            Place::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// The URL to give `Session::connect`: the SQLite file, or the server with this test's
+    /// schema as the search path.
+    pub fn url(&self) -> String {
+        match &self.place {
+            Place::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            Place::Postgres { admin, schema } => {
+                let sep = if admin.contains('?') { '&' } else { '?' };
+                format!("{admin}{sep}options=-c%20search_path%3D{schema}")
+            }
+        }
+    }
+
+    /// The SQLite file (SQLite only).
+    ///
+    /// # Panics
+    /// On PostgreSQL.
+    pub fn path(&self) -> &std::path::Path {
+        match &self.place {
+            Place::Sqlite { path, .. } => path,
+            Place::Postgres { .. } => panic!("path() is for SQLite tests"),
+        }
+    }
+
+    /// `sql` with SQLite's `?N` placeholders written as this backend writes them, to compare
+    /// with the statement log.
+    pub fn sql(&self, sql: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => sql.to_owned(),
+            Backend::Postgres => sql.replace('?', "$"),
+        }
+    }
+
+    /// A session on this database, without creating tables.
+    pub fn open(&self) -> Session {
+        Session::connect(&self.url()).expect("connect session")
+    }
+
+    /// A session on this database with every test table created and the statement log on.
     pub fn session(&self) -> Session {
-        let mut db = Session::open(&self.path).expect("open session");
+        let mut db = self.open();
         db.create_all::<All>().expect("create tables");
         db.log_statements(true);
         db
     }
 
-    /// A plain rusqlite connection to the same file, to read back what was committed.
-    pub fn raw(&self) -> rusqlite::Connection {
-        let c = rusqlite::Connection::open(&self.path).expect("open raw");
-        c.pragma_update(None, "foreign_keys", true).unwrap();
-        c
+    /// A plain connection of the driver, beside the session.
+    pub fn raw(&self) -> Raw {
+        match &self.place {
+            Place::Sqlite { path, .. } => {
+                let c = rusqlite::Connection::open(path).expect("open raw");
+                c.pragma_update(None, "foreign_keys", true).unwrap();
+                Raw::Sqlite(c)
+            }
+            Place::Postgres { .. } => {
+                let mut c =
+                    postgres::Client::connect(&self.url(), postgres::NoTls).expect("connect raw");
+                // Fail rather than wait forever behind a session's lock.
+                c.batch_execute("SET lock_timeout = '2s'").unwrap();
+                Raw::Postgres(Box::new(c))
+            }
+        }
     }
 
-    /// Rows of a query, each as strings (NULL as "NULL").
+    /// Runs statements on a plain connection, panicking on error.
+    pub fn exec(&self, sql: &str) {
+        self.raw()
+            .exec(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The rows of a query on a plain connection, each value as text (`NULL` for null,
+    /// booleans as `1`/`0` on both backends, bytes as a list).
     pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let c = self.raw();
-        let mut stmt = c.prepare(sql).expect("prepare");
-        let n = stmt.column_count();
-        stmt.query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
-                        rusqlite::types::ValueRef::Integer(v) => v.to_string(),
-                        rusqlite::types::ValueRef::Real(v) => v.to_string(),
-                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into(),
-                        rusqlite::types::ValueRef::Blob(b) => format!("{b:?}"),
-                    })
-                })
-                .collect()
-        })
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+        self.raw().rows(sql)
     }
 
-    /// One integer from a query.
+    /// The single integer a query returns (a count, say).
     pub fn count(&self, sql: &str) -> i64 {
-        self.raw().query_row(sql, [], |r| r.get(0)).expect("count")
+        let rows = self.rows(sql);
+        assert_eq!(rows.len(), 1, "{sql}: expected one row");
+        rows[0][0]
+            .parse()
+            .unwrap_or_else(|_| panic!("{sql}: not an integer"))
     }
-}
 
-impl Default for TestDb {
-    fn default() -> Self {
-        Self::new()
+    /// The names of this database's tables, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        let sql = match self.backend() {
+            Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+            Backend::Postgres => {
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() ORDER BY table_name"
+            }
+        };
+        self.rows(sql)
+            .into_iter()
+            .map(|mut r| r.remove(0))
+            .collect()
+    }
+
+    /// The names of the indexes on `table` other than those of its key and unique columns,
+    /// sorted.
+    pub fn indexes(&self, table: &str) -> Vec<String> {
+        let sql = match self.backend() {
+            Backend::Sqlite => format!(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}' \
+                 AND sql IS NOT NULL ORDER BY name"
+            ),
+            Backend::Postgres => format!(
+                "SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+                 JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE n.nspname = current_schema() AND t.relname = '{table}' \
+                 AND NOT x.indisunique ORDER BY 1"
+            ),
+        };
+        self.rows(&sql)
+            .into_iter()
+            .map(|mut r| r.remove(0))
+            .collect()
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        match &self.place {
+            Place::Sqlite { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Place::Postgres { admin, schema } => {
+                if let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls) {
+                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                }
+            }
+        }
     }
+}
+
+/// A plain driver connection, for checking what the session wrote and writing behind its back.
+pub enum Raw {
+    /// rusqlite, with foreign keys on.
+    Sqlite(rusqlite::Connection),
+    /// The `postgres` crate, with the test's schema as the search path.
+    Postgres(Box<postgres::Client>),
+}
+
+impl Raw {
+    /// Runs statements (no parameters), returning the driver's message on error.
+    pub fn exec(&mut self, sql: &str) -> Result<(), String> {
+        match self {
+            Raw::Sqlite(c) => c.execute_batch(sql).map_err(|e| e.to_string()),
+            Raw::Postgres(c) => c.batch_execute(sql).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The rows of a query, each value as text, as [`TestDb::rows`] describes.
+    pub fn rows(&mut self, sql: &str) -> Vec<Vec<String>> {
+        match self {
+            Raw::Sqlite(c) => {
+                let mut stmt = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let n = stmt.column_count();
+                stmt.query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            use rusqlite::types::ValueRef as V;
+                            Ok(match r.get_ref(i)? {
+                                V::Null => "NULL".to_owned(),
+                                V::Integer(v) => v.to_string(),
+                                V::Real(v) => v.to_string(),
+                                V::Text(t) => String::from_utf8_lossy(t).into(),
+                                V::Blob(b) => format!("{b:?}"),
+                            })
+                        })
+                        .collect()
+                })
+                .and_then(|rows| rows.collect())
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+            Raw::Postgres(c) => {
+                use postgres::types::Type;
+                let rows = c.query(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| {
+                                fn text<T: ToString>(v: Option<T>) -> String {
+                                    v.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
+                                }
+                                let ty = r.columns()[i].type_().clone();
+                                match ty {
+                                    Type::BOOL => text(r.get::<_, Option<bool>>(i).map(i32::from)),
+                                    Type::INT2 => text(r.get::<_, Option<i16>>(i)),
+                                    Type::INT4 => text(r.get::<_, Option<i32>>(i)),
+                                    Type::INT8 => text(r.get::<_, Option<i64>>(i)),
+                                    Type::FLOAT4 => text(r.get::<_, Option<f32>>(i).map(f64::from)),
+                                    Type::FLOAT8 => text(r.get::<_, Option<f64>>(i)),
+                                    Type::BYTEA => r
+                                        .get::<_, Option<Vec<u8>>>(i)
+                                        .map_or_else(|| "NULL".to_owned(), |b| format!("{b:?}")),
+                                    _ => text(r.get::<_, Option<String>>(i)),
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Writes each test once and runs it on SQLite and on PostgreSQL: every
+/// `fn name(t: &TestDb) -> orm_core::Result<()> { .. }` becomes a module `name` with the tests
+/// `name::sqlite` and `name::postgres` (which passes without running when
+/// `$ORM_TEST_POSTGRES_URL` is not set, after saying so).
+#[macro_export]
+macro_rules! backend_tests {
+    ($($(#[$attr:meta])* fn $name:ident($t:ident: &TestDb) -> $ret:ty $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(#[$attr])*
+                fn run($t: &$crate::TestDb) -> $ret $body
+
+                #[test]
+                fn sqlite() -> $ret {
+                    run(&$crate::TestDb::sqlite())
+                }
+
+                #[test]
+                fn postgres() -> $ret {
+                    match $crate::TestDb::postgres() {
+                        Some(t) => run(&t),
+                        None => Ok(()),
+                    }
+                }
+            }
+        )*
+    };
 }
 
 /// The INSERT/UPDATE/DELETE statements logged since the last call, as SQL text.
