@@ -107,6 +107,17 @@ impl Session {
         }
     }
 
+    /// Ends the session and hands back its connection (to keep in a pool, or to start a
+    /// fresh session on it), rolling back anything not committed.
+    pub fn into_connection(mut self) -> Result<Box<dyn Connection>> {
+        if self.in_transaction {
+            self.in_transaction = false;
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        let placeholder: Box<dyn Connection> = Box::new(Closed);
+        Ok(std::mem::replace(&mut self.conn.inner, placeholder))
+    }
+
     // ----- schema -------------------------------------------------------------------------
 
     /// Creates the tables of a set of models (`IF NOT EXISTS`), parents before children,
@@ -505,6 +516,29 @@ impl Session {
             self.in_transaction = true;
         }
         Ok(())
+    }
+}
+
+/// What a session holds once [`Session::into_connection`] took its connection.
+struct Closed;
+
+impl Connection for Closed {
+    fn dialect(&self) -> &'static dyn crate::sql::Dialect {
+        &crate::sql::Sqlite
+    }
+    fn execute(&mut self, _: &str, _: &[ValueRef<'_>]) -> Result<usize> {
+        unreachable!("the session was consumed")
+    }
+    fn query(
+        &mut self,
+        _: &str,
+        _: &[ValueRef<'_>],
+        _: &mut dyn FnMut(&dyn crate::model::RawRow) -> Result<()>,
+    ) -> Result<()> {
+        unreachable!("the session was consumed")
+    }
+    fn execute_batch(&mut self, _: &str) -> Result<()> {
+        unreachable!("the session was consumed")
     }
 }
 

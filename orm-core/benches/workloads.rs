@@ -1,0 +1,519 @@
+//! The session against hand-written rusqlite on the same schema, data and settings.
+//!
+//! `cargo bench --bench workloads` runs every workload 7 times and prints medians;
+//! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does.
+//!
+//! Both sides use a database file in a fresh temporary directory, WAL, synchronous=NORMAL and
+//! foreign keys on (the settings `Session::open` uses). The raw side is what a competent user
+//! writes: `prepare_cached` statements in one transaction, one row per INSERT, reading back
+//! each user's id with `last_insert_rowid`.
+
+use orm_core::prelude::*;
+use orm_core::{Connection, SqliteConnection};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Model, Debug)]
+#[model(table = "user")]
+struct User {
+    #[key]
+    id: Id<User>,
+    name: String,
+    #[has_many(back_populates = "user")]
+    products: HasMany<Product>,
+}
+
+#[derive(Model, Debug)]
+#[model(table = "product")]
+struct Product {
+    #[key]
+    id: Id<Product>,
+    name: String,
+    #[belongs_to(back_populates = "products")]
+    user: Id<User>,
+}
+
+const USERS: usize = 1_000;
+const PRODUCTS_PER_USER: usize = 10;
+
+/// A database file in its own temporary directory, removed on drop.
+struct TempDb {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempDb {
+    /// A new database with the workload's tables (created by the session, so both sides use
+    /// the same schema, indexes included).
+    fn new() -> TempDb {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "orm-bench-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("bench.db");
+        let mut db = Session::open(&path).expect("open");
+        db.create_all::<(User, Product)>().expect("create tables");
+        TempDb { dir, path }
+    }
+
+    /// A new database holding `users` users with their products, inserted by the raw side.
+    fn filled(users: usize) -> TempDb {
+        let t = TempDb::new();
+        let mut c = raw_connection(&t.path);
+        raw_insert(&mut c, users);
+        t
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn raw_connection(path: &Path) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(path).expect("open raw");
+    c.pragma_update(None, "journal_mode", "WAL").unwrap();
+    c.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    c.pragma_update(None, "foreign_keys", true).unwrap();
+    c
+}
+
+fn user_name(u: usize) -> String {
+    format!("user {u}")
+}
+
+fn product_name(u: usize, p: usize) -> String {
+    format!("product {u}-{p}")
+}
+
+// ----- W1 / W5: insert a graph ----------------------------------------------------------------
+
+fn raw_insert(c: &mut rusqlite::Connection, users: usize) {
+    let tx = c.transaction().unwrap();
+    {
+        let mut user = tx
+            .prepare_cached("INSERT INTO \"user\" (\"name\") VALUES (?1)")
+            .unwrap();
+        let mut product = tx
+            .prepare_cached("INSERT INTO \"product\" (\"name\", \"user_id\") VALUES (?1, ?2)")
+            .unwrap();
+        for u in 0..users {
+            user.execute([user_name(u)]).unwrap();
+            let id = tx.last_insert_rowid();
+            for p in 0..PRODUCTS_PER_USER {
+                product
+                    .execute(rusqlite::params![product_name(u, p), id])
+                    .unwrap();
+            }
+        }
+    }
+    tx.commit().unwrap();
+}
+
+fn orm_insert(db: &mut Session, users: usize) {
+    for u in 0..users {
+        let user = db.add(User::new(user_name(u)));
+        for p in 0..PRODUCTS_PER_USER {
+            db.add(Product::new(product_name(u, p), user));
+        }
+    }
+    db.commit().unwrap();
+}
+
+/// The rows are all there, each product with its own user.
+fn check_inserted(path: &Path, users: usize) {
+    let c = raw_connection(path);
+    let (n_users, n_products, matched): (i64, i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM \"user\"), (SELECT count(*) FROM \"product\"), \
+             (SELECT count(*) FROM \"product\" p JOIN \"user\" u ON u.\"id\" = p.\"user_id\" \
+              AND p.\"name\" = 'product ' || substr(u.\"name\", 6) || '-' || (p.\"id\" - 1) % 10)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let expected = (users * PRODUCTS_PER_USER) as i64;
+    assert_eq!(
+        (n_users, n_products, matched),
+        (users as i64, expected, expected)
+    );
+}
+
+fn w1_raw(users: usize) -> Duration {
+    let t = TempDb::new();
+    let mut c = raw_connection(&t.path);
+    let start = Instant::now();
+    raw_insert(&mut c, users);
+    let time = start.elapsed();
+    check_inserted(&t.path, users);
+    time
+}
+
+fn w1_orm(users: usize) -> Duration {
+    let t = TempDb::new();
+    let mut db = Session::open(&t.path).unwrap();
+    let start = Instant::now();
+    orm_insert(&mut db, users);
+    let time = start.elapsed();
+    drop(db);
+    check_inserted(&t.path, users);
+    time
+}
+
+// ----- W2: load everything --------------------------------------------------------------------
+
+struct RawUser {
+    id: i64,
+    name: String,
+}
+
+struct RawProduct {
+    id: i64,
+    name: String,
+    user_id: i64,
+}
+
+fn w2_raw(t: &TempDb) -> Duration {
+    let c = raw_connection(&t.path);
+    let start = Instant::now();
+    let users: Vec<RawUser> = c
+        .prepare_cached("SELECT \"id\", \"name\" FROM \"user\" ORDER BY \"id\"")
+        .unwrap()
+        .query_map([], |r| {
+            Ok(RawUser {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let products: Vec<RawProduct> = c
+        .prepare_cached("SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"")
+        .unwrap()
+        .query_map([], |r| {
+            Ok(RawProduct {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                user_id: r.get(2)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let time = start.elapsed();
+    assert_eq!(users.len(), USERS);
+    assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
+    assert_eq!(users[7].name, user_name(7));
+    let last = &products[products.len() - 1];
+    assert_eq!(
+        (last.id, last.user_id, last.name.as_str()),
+        (
+            (USERS * PRODUCTS_PER_USER) as i64,
+            USERS as i64,
+            product_name(USERS - 1, PRODUCTS_PER_USER - 1).as_str()
+        )
+    );
+    assert_eq!(users[USERS - 1].id, USERS as i64);
+    time
+}
+
+fn w2_orm(t: &TempDb) -> Duration {
+    let mut db = Session::open(&t.path).unwrap();
+    let start = Instant::now();
+    let users = db.all::<User>().unwrap();
+    let products = db.all::<Product>().unwrap();
+    let time = start.elapsed();
+    assert_eq!(users.len(), USERS);
+    assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
+    assert_eq!(db[users[7]].name, user_name(7));
+    let last = &db[products[products.len() - 1]];
+    assert_eq!(last.id, (USERS * PRODUCTS_PER_USER) as i64);
+    assert_eq!(last.user, USERS as i64);
+    assert_eq!(last.name, product_name(USERS - 1, PRODUCTS_PER_USER - 1));
+    time
+}
+
+// ----- W3: get by key -------------------------------------------------------------------------
+
+const LOOKUPS: usize = 10_000;
+const LOOKUPS_PER_SESSION: usize = 1_000;
+
+/// The same pseudo-random user keys for both sides (xorshift).
+fn random_keys() -> Vec<i64> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..LOOKUPS)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % USERS as u64) as i64 + 1
+        })
+        .collect()
+}
+
+fn w3_raw(t: &TempDb, keys: &[i64]) -> Duration {
+    let c = raw_connection(&t.path);
+    let start = Instant::now();
+    let mut found = Vec::with_capacity(keys.len());
+    for &k in keys {
+        let user = c
+            .prepare_cached("SELECT \"id\", \"name\" FROM \"user\" WHERE \"id\" = ?1")
+            .unwrap()
+            .query_row([k], |r| {
+                Ok(RawUser {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                })
+            })
+            .unwrap();
+        found.push(user);
+    }
+    let time = start.elapsed();
+    for (u, &k) in found.iter().zip(keys) {
+        assert_eq!((u.id, &u.name), (k, &user_name(k as usize - 1)));
+    }
+    time
+}
+
+fn w3_orm(t: &TempDb, keys: &[i64]) -> Duration {
+    let mut conn: Box<dyn Connection> = Box::new(SqliteConnection::open(&t.path).unwrap());
+    let mut checked = 0;
+    let mut time = Duration::ZERO;
+    for chunk in keys.chunks(LOOKUPS_PER_SESSION) {
+        let start = Instant::now();
+        // A fresh session (empty identity map) on the same connection, as from a pool.
+        let mut db = Session::with_connection(conn);
+        let handles: Vec<Handle<User>> = chunk
+            .iter()
+            .map(|&k| db.get::<User>(k).unwrap().expect("user exists"))
+            .collect();
+        time += start.elapsed();
+        for (&h, &k) in handles.iter().zip(chunk) {
+            assert_eq!(db[h].id, k);
+            assert_eq!(db[h].name, user_name(k as usize - 1));
+            checked += 1;
+        }
+        conn = db.into_connection().unwrap();
+    }
+    assert_eq!(checked, keys.len());
+    time
+}
+
+// ----- W4: update -----------------------------------------------------------------------------
+
+const UPDATES: usize = 1_000;
+
+fn renamed(id: i64) -> String {
+    format!("renamed {id}")
+}
+
+fn check_updated(path: &Path) {
+    let c = raw_connection(path);
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM \"product\" WHERE \"name\" = 'renamed ' || \"id\"",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, UPDATES as i64);
+}
+
+fn w4_raw() -> Duration {
+    let t = TempDb::filled(USERS);
+    let mut c = raw_connection(&t.path);
+    // Loaded first, as the ORM side loads its objects first.
+    let ids: Vec<i64> = c
+        .prepare("SELECT \"id\" FROM \"product\" ORDER BY \"id\" LIMIT ?1")
+        .unwrap()
+        .query_map([UPDATES as i64], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let start = Instant::now();
+    let tx = c.transaction().unwrap();
+    {
+        let mut update = tx
+            .prepare_cached("UPDATE \"product\" SET \"name\" = ?1 WHERE \"id\" = ?2")
+            .unwrap();
+        for &id in &ids {
+            update.execute(rusqlite::params![renamed(id), id]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    let time = start.elapsed();
+    check_updated(&t.path);
+    time
+}
+
+fn w4_orm() -> Duration {
+    let t = TempDb::filled(USERS);
+    let mut db = Session::open(&t.path).unwrap();
+    let mut products = db.all::<Product>().unwrap();
+    products.truncate(UPDATES);
+    let start = Instant::now();
+    for &p in &products {
+        let product = &mut db[p];
+        product.name = renamed(product.id.value().unwrap());
+    }
+    db.commit().unwrap();
+    let time = start.elapsed();
+    drop(db);
+    check_updated(&t.path);
+    time
+}
+
+// ----- running --------------------------------------------------------------------------------
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Runs both sides `rounds` times, interleaved, and prints the medians and their ratio.
+fn compare(
+    name: &str,
+    rounds: usize,
+    mut raw: impl FnMut() -> Duration,
+    mut orm: impl FnMut() -> Duration,
+) -> f64 {
+    let (mut r, mut o) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        r.push(raw());
+        o.push(orm());
+    }
+    let (r, o) = (median(r), median(o));
+    let ratio = o.as_secs_f64() / r.as_secs_f64();
+    println!(
+        "{name:<34} raw {:>11}   orm {:>11}   orm/raw {ratio:.2}",
+        ms(r),
+        ms(o)
+    );
+    ratio
+}
+
+/// Peak resident memory of a child process running one side of W1 at `users` users: this
+/// binary again, with `--w5-child`.
+fn w5_child(side: &str, users: usize) -> (Duration, u64, u64) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--w5-child", side, &users.to_string()])
+        .output()
+        .expect("run child");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<u64> = text
+        .split_whitespace()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (Duration::from_nanos(v[0]), v[1], v[2])
+}
+
+/// `VmHWM` (peak) or `VmRSS` (current) of this process, in bytes.
+fn memory(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn run_w5_child(side: &str, users: usize) {
+    let t = TempDb::new();
+    let before = memory("VmRSS:");
+    let time = match side {
+        "raw" => {
+            let mut c = raw_connection(&t.path);
+            let start = Instant::now();
+            raw_insert(&mut c, users);
+            start.elapsed()
+        }
+        _ => {
+            let mut db = Session::open(&t.path).unwrap();
+            let start = Instant::now();
+            orm_insert(&mut db, users);
+            start.elapsed()
+        }
+    };
+    let peak = memory("VmHWM:");
+    check_inserted(&t.path, users);
+    println!("{} {} {}", time.as_nanos(), peak, before);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--w5-child") {
+        run_w5_child(&args[i + 1], args[i + 2].parse().unwrap());
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let rounds = if quick { 1 } else { 7 };
+    println!("SQLite, medians of {rounds} rounds; ratio = ORM time / raw rusqlite time");
+
+    compare(
+        "W1 insert 1,000 users × 10 products",
+        rounds,
+        || w1_raw(USERS),
+        || w1_orm(USERS),
+    );
+    let filled = TempDb::filled(USERS);
+    compare(
+        "W2 load all users and products",
+        rounds,
+        || w2_raw(&filled),
+        || w2_orm(&filled),
+    );
+    let keys = random_keys();
+    compare(
+        "W3 10,000 gets by key",
+        rounds,
+        || w3_raw(&filled, &keys),
+        || w3_orm(&filled, &keys),
+    );
+    compare("W4 update 1,000 products", rounds, w4_raw, w4_orm);
+
+    let scales: &[usize] = if quick { &[1, 10] } else { &[1, 10, 100] };
+    let w5_rounds = if quick { 1 } else { 3 };
+    println!("\nW5: W1 at scale, each run in its own process; memory = peak RSS growth per object");
+    for &scale in scales {
+        let users = USERS * scale;
+        let objects = (users * (1 + PRODUCTS_PER_USER)) as f64;
+        let mut line = format!("  {scale:>3}× ({:>9} objects)", objects as u64);
+        let mut times = [Duration::ZERO; 2];
+        for (i, side) in ["raw", "orm"].into_iter().enumerate() {
+            let runs: Vec<(Duration, u64, u64)> =
+                (0..w5_rounds).map(|_| w5_child(side, users)).collect();
+            let time = median(runs.iter().map(|r| r.0).collect());
+            let grown = runs
+                .iter()
+                .map(|r| r.1.saturating_sub(r.2))
+                .max()
+                .unwrap_or(0);
+            times[i] = time;
+            line += &format!(
+                "   {side} {:>11} {:>6.0} B/object",
+                ms(time),
+                grown as f64 / objects
+            );
+        }
+        line += &format!(
+            "   orm/raw {:.2}",
+            times[1].as_secs_f64() / times[0].as_secs_f64()
+        );
+        println!("{line}");
+    }
+}
