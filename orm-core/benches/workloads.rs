@@ -132,7 +132,7 @@ fn check_inserted(path: &Path, users: usize) {
         .query_row(
             "SELECT (SELECT count(*) FROM \"user\"), (SELECT count(*) FROM \"product\"), \
              (SELECT count(*) FROM \"product\" p JOIN \"user\" u ON u.\"id\" = p.\"user_id\" \
-              AND p.\"name\" = 'product ' || substr(u.\"name\", 6) || '-' || (p.\"id\" - 1) % 10)",
+              AND p.\"name\" = 'product ' || substr(u.\"name\", 6) || '-' || ((p.\"id\" - 1) % 10))",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
