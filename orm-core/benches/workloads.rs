@@ -1,7 +1,8 @@
 //! The session against hand-written rusqlite on the same schema, data and settings.
 //!
 //! `cargo bench --bench workloads` runs every workload 7 times and prints medians;
-//! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does.
+//! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does;
+//! `-- --profile w1 orm` runs one side of one workload once, for callgrind.
 //!
 //! Both sides use a database file in a fresh temporary directory, WAL, synchronous=NORMAL and
 //! foreign keys on (the settings `Session::open` uses). The raw side is what a competent user
@@ -458,6 +459,24 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--w5-child") {
         run_w5_child(&args[i + 1], args[i + 2].parse().unwrap());
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        // One side of one workload, once: for `valgrind --tool=callgrind`.
+        let (workload, side) = (args[i + 1].as_str(), args[i + 2].as_str());
+        let filled = TempDb::filled(USERS);
+        let keys = random_keys();
+        let time = match (workload, side) {
+            ("w1", "raw") => w1_raw(USERS),
+            ("w1", _) => w1_orm(USERS),
+            ("w2", "raw") => w2_raw(&filled),
+            ("w2", _) => w2_orm(&filled),
+            ("w3", "raw") => w3_raw(&filled, &keys),
+            ("w3", _) => w3_orm(&filled, &keys),
+            ("w4", "raw") => w4_raw(),
+            _ => w4_orm(),
+        };
+        println!("{workload} {side}: {}", ms(time));
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");

@@ -4,7 +4,7 @@
 //! Nothing in the session changes until every statement has succeeded, so a failed flush
 //! leaves the objects exactly as they were (the savepoint leaves the database as it was).
 
-use crate::backend::Conn;
+use crate::backend::{Conn, SqlKey};
 use crate::error::{DbErrorKind, Error, Result};
 use crate::id::RawId;
 use crate::model::{KeyKind, ModelMeta, RawRow, RelationKind};
@@ -12,7 +12,8 @@ use crate::session::store::{AnyStore, State};
 use crate::session::Session;
 use crate::sql::{self, KeyAllocation};
 use crate::value::{SqlType, Value, ValueRef};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::sync::Arc;
 
 /// Most rows in one multi-row INSERT.
 const MAX_BATCH_ROWS: usize = 500;
@@ -105,8 +106,8 @@ fn moves(db: &Session) -> Vec<Move> {
 /// Moves children between their parents' loaded collections, in one pass per collection.
 fn reconcile(db: &mut Session, moves: Vec<Move>) {
     type Key = (usize, u32, usize);
-    let mut removals: HashMap<Key, HashSet<u32>> = HashMap::new();
-    let mut additions: HashMap<Key, Vec<u32>> = HashMap::new();
+    let mut removals: HashMap<Key, HashSet<u32>> = HashMap::default();
+    let mut additions: HashMap<Key, Vec<u32>> = HashMap::default();
     for (si, slot, r, linked, now) in moves {
         let meta = db.stores[si].meta();
         let Some(inv) = meta.inverse(r) else { continue };
@@ -363,7 +364,7 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
     let mut params: Vec<ValueRef<'_>> = Vec::new();
     let mut batch: Vec<u32> = Vec::new();
     let mut batch_store = usize::MAX;
-    let mut in_batch: HashSet<u32> = HashSet::new();
+    let mut in_batch: HashSet<u32> = HashSet::default();
     for next in order.iter().copied().map(Some).chain([None]) {
         let ends = match next {
             None => true,
@@ -383,7 +384,9 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
             for &slot in &batch {
                 row_params(&plan, batch_store, slot, &deferred, &mut params);
             }
-            conn.execute(&sql::insert(d, meta, batch.len()), &params)?;
+            let rows = batch.len();
+            let text = conn.sql(meta, SqlKey::Insert(rows), |d| sql::insert(d, meta, rows));
+            conn.execute(&text, &params)?;
             batch.clear();
             in_batch.clear();
         }
@@ -408,7 +411,8 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
             .snapshot_value(u.slot, meta.key)
             .map_or(ValueRef::Null, Value::as_ref);
         params.push(key);
-        conn.execute(&sql::update(d, meta, &u.columns), &params)?;
+        let text = update_sql(conn, meta, &u.columns);
+        conn.execute(&text, &params)?;
     }
 
     // Keys left NULL to break a cycle are set now that every row exists.
@@ -423,7 +427,8 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
             .resolve(si, r, stores[si].foreign_key(slot, r))
             .map_or(ValueRef::Null, ValueRef::I64);
         let key = column_value(&plan, si, slot, meta.key);
-        conn.execute(&sql::update(d, meta, &[column]), &[fk, key])?;
+        let text = update_sql(conn, meta, &[column]);
+        conn.execute(&text, &[fk, key])?;
     }
 
     Ok(Written {
@@ -494,6 +499,18 @@ fn reserve_keys(
     Ok(keys)
 }
 
+/// The UPDATE of these columns of `meta`, cached when the columns fit in a bit set.
+fn update_sql(conn: &mut Conn, meta: &'static ModelMeta, columns: &[usize]) -> Arc<str> {
+    if columns.iter().all(|&c| c < 64) {
+        let mask = columns.iter().fold(0u64, |m, &c| m | 1 << c);
+        conn.sql(meta, SqlKey::Update(mask), |d| {
+            sql::update(d, meta, columns)
+        })
+    } else {
+        sql::update(conn.dialect(), meta, columns).into()
+    }
+}
+
 /// The value of one column of a row to write, with pending ids resolved.
 fn column_value<'a>(plan: &Plan<'a>, si: usize, slot: u32, c: usize) -> ValueRef<'a> {
     let store = &plan.stores[si];
@@ -535,7 +552,7 @@ fn row_params<'a>(
 fn sort(plan: &mut Plan<'_>) -> Result<(Vec<Row>, Deferred)> {
     let stores = plan.stores;
     let model_order = model_order(plan);
-    let mut deferred = Deferred::new();
+    let mut deferred = Deferred::default();
     let mut mark: Vec<Vec<u8>> = stores
         .iter()
         .map(|s| {

@@ -299,7 +299,7 @@ pub trait RawCollection {
     fn contains_slot(&self, slot: u32) -> bool;
     fn push_slot(&mut self, session: u32, slot: u32);
     fn remove_slot(&mut self, slot: u32);
-    fn remove_slots(&mut self, slots: &std::collections::HashSet<u32>);
+    fn remove_slots(&mut self, slots: &rustc_hash::FxHashSet<u32>);
     fn set_slots(&mut self, session: u32, slots: &[u32]);
     fn unload(&mut self);
 }
@@ -326,7 +326,7 @@ impl<T> RawCollection for HasMany<T> {
             items.retain(|h| h.slot != slot);
         }
     }
-    fn remove_slots(&mut self, slots: &std::collections::HashSet<u32>) {
+    fn remove_slots(&mut self, slots: &rustc_hash::FxHashSet<u32>) {
         if let Some(items) = &mut self.items {
             items.retain(|h| !slots.contains(&h.slot));
         }

@@ -73,13 +73,49 @@ pub struct LoggedStatement {
     pub params: Vec<crate::value::Value>,
 }
 
-/// The session's connection, with the statement log in front of it.
+/// Which statement of a model a cached SQL text is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SqlKey {
+    /// A multi-row INSERT of this many rows.
+    Insert(usize),
+    /// An UPDATE of the columns in this bit set.
+    Update(u64),
+    /// A SELECT, filtered on this column or not.
+    Select(Option<usize>),
+}
+
+/// The session's connection, with the statement log and the SQL texts built so far in
+/// front of it.
 pub(crate) struct Conn {
     pub(crate) inner: Box<dyn Connection>,
     pub(crate) log: Option<Vec<LoggedStatement>>,
+    pub(crate) texts: rustc_hash::FxHashMap<(std::any::TypeId, SqlKey), std::sync::Arc<str>>,
 }
 
 impl Conn {
+    /// Wraps a connection, with the log off.
+    pub(crate) fn new(inner: Box<dyn Connection>) -> Conn {
+        Conn {
+            inner,
+            log: None,
+            texts: Default::default(),
+        }
+    }
+
+    /// The SQL text of a statement of `meta`, built by `build` the first time it is needed.
+    pub(crate) fn sql(
+        &mut self,
+        meta: &'static crate::model::ModelMeta,
+        key: SqlKey,
+        build: impl FnOnce(&dyn Dialect) -> String,
+    ) -> std::sync::Arc<str> {
+        let d = self.inner.dialect();
+        self.texts
+            .entry(((meta.type_id)(), key))
+            .or_insert_with(|| build(d).into())
+            .clone()
+    }
+
     pub(crate) fn dialect(&self) -> &'static dyn Dialect {
         self.inner.dialect()
     }

@@ -4,13 +4,13 @@
 pub(crate) mod relation;
 pub mod store;
 
-use crate::backend::{Conn, Connection, LoggedStatement, SqliteConnection};
+use crate::backend::{Conn, Connection, LoggedStatement, SqlKey, SqliteConnection};
 use crate::error::{Error, Result};
 use crate::id::{Handle, Id, RawId};
 use crate::model::{KeyKind, KeyRef, KeyType, Model, ModelMeta, ModelSet, RelationKind};
 use crate::value::{IntoValue, ValueRef};
+use rustc_hash::FxHashMap as HashMap;
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use store::{AnyStore, KeyValue, State, Store};
 
@@ -97,12 +97,9 @@ impl Session {
     pub fn with_connection(conn: Box<dyn Connection>) -> Session {
         Session {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
-            conn: Conn {
-                inner: conn,
-                log: None,
-            },
+            conn: Conn::new(conn),
             stores: Vec::new(),
-            store_index: HashMap::new(),
+            store_index: HashMap::default(),
             in_transaction: false,
         }
     }
@@ -339,14 +336,19 @@ impl Session {
                 return Ok(Some(Handle::new(self.id, *slot)));
             }
         }
-        let sql = crate::sql::select(self.conn.dialect(), T::META, Some(T::META.key));
+        let key = T::META.key;
+        let sql = self.conn.sql(T::META, SqlKey::Select(Some(key)), |d| {
+            crate::sql::select(d, T::META, Some(key))
+        });
         Ok(self.load_rows::<T>(&sql, &[value])?.into_iter().next())
     }
 
     /// Every row of a model, in key order (objects already in the session keep their edits;
     /// new objects not flushed yet are not included).
     pub fn all<T: Model>(&mut self) -> Result<Vec<Handle<T>>> {
-        let sql = crate::sql::select(self.conn.dialect(), T::META, None);
+        let sql = self.conn.sql(T::META, SqlKey::Select(None), |d| {
+            crate::sql::select(d, T::META, None)
+        });
         self.load_rows::<T>(&sql, &[])
     }
 
@@ -364,7 +366,9 @@ impl Session {
                 column: column.to_owned(),
             })?;
         let value = value.into_value();
-        let sql = crate::sql::select(self.conn.dialect(), meta, Some(c));
+        let sql = self.conn.sql(meta, SqlKey::Select(Some(c)), |d| {
+            crate::sql::select(d, meta, Some(c))
+        });
         self.load_rows::<T>(&sql, &[value.as_ref()])
     }
 

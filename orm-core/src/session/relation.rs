@@ -218,7 +218,7 @@ impl Session {
             .into_iter()
             .filter(|&s| points_here(self, s))
             .collect();
-        let mut seen: std::collections::HashSet<u32> = children.iter().copied().collect();
+        let mut seen: rustc_hash::FxHashSet<u32> = children.iter().copied().collect();
         for slot in 0..self.stores[ci].slot_count() as u32 {
             if self.stores[ci].state(slot) != State::Discarded
                 && !seen.contains(&slot)
@@ -301,7 +301,8 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
             unreachable!("checked by inverse_of")
         };
         let mut new: Vec<Handle<C>> = Vec::with_capacity(value.0.len());
-        let mut seen = std::collections::HashSet::with_capacity(value.0.len());
+        let mut seen =
+            rustc_hash::FxHashSet::with_capacity_and_hasher(value.0.len(), Default::default());
         for c in value.0 {
             db.check_handle(c)?;
             if seen.insert(c) {
@@ -325,8 +326,8 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
             db.stores[ci].set_foreign_key(c.slot, inv, RawId::Unset);
             db.stores[ci].set_linked(c.slot, inv, RawId::Unset);
         }
-        let mut leaving: std::collections::HashMap<(usize, u32), std::collections::HashSet<u32>> =
-            std::collections::HashMap::new();
+        let mut leaving: rustc_hash::FxHashMap<(usize, u32), rustc_hash::FxHashSet<u32>> =
+            Default::default();
         for &c in &new {
             if db.stores[ci].foreign_key(c.slot, inv) == parent_id {
                 continue;

@@ -5,8 +5,8 @@ use crate::id::{RawCollection, RawId};
 use crate::model::{KeyKind, Model, ModelMeta, RawRow, RelationKind, RowReader};
 use crate::value::{Value, ValueRef};
 use crate::Result;
+use rustc_hash::FxHashMap as HashMap;
 use std::any::Any;
-use std::collections::HashMap;
 
 /// A key value as the identity map holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -87,12 +87,12 @@ impl<T: Model> Store<T> {
     pub(crate) fn new() -> Self {
         Store {
             slots: Vec::new(),
-            identity: HashMap::new(),
+            identity: HashMap::default(),
             new: Vec::new(),
             marked: Vec::new(),
             added: Vec::new(),
             journal: Vec::new(),
-            pending_keys: HashMap::new(),
+            pending_keys: HashMap::default(),
         }
     }
 
