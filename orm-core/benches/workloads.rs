@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench workloads` runs every workload 7 times and prints medians;
 //! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does;
-//! `-- --profile w1 orm` runs one side of one workload once, for callgrind.
+//! `-- --profile w1 orm` runs one side of one workload once, for callgrind. With
+//! `ORM_TEST_POSTGRES_URL` set, W1-W4 also run on PostgreSQL against the `postgres` crate.
 //!
 //! Both sides use a database file in a fresh temporary directory, WAL, synchronous=NORMAL and
 //! foreign keys on (the settings `Session::open` uses). The raw side is what a competent user
@@ -33,6 +34,9 @@ struct Product {
     #[belongs_to(back_populates = "products")]
     user: Id<User>,
 }
+
+/// The server the PostgreSQL workloads run on (the same variable as the tests').
+const POSTGRES_URL_VAR: &str = "ORM_TEST_POSTGRES_URL";
 
 const USERS: usize = 1_000;
 const PRODUCTS_PER_USER: usize = 10;
@@ -505,6 +509,13 @@ fn main() {
     );
     compare("W4 update 1,000 products", rounds, w4_raw, w4_orm);
 
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) => pg::run(&url, rounds),
+        Err(_) => println!(
+            "\nPostgreSQL workloads skipped; set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1/test"
+        ),
+    }
+
     let scales: &[usize] = if quick { &[1, 10] } else { &[1, 10, 100] };
     let w5_rounds = if quick { 1 } else { 3 };
     println!("\nW5: W1 at scale, each run in its own process; memory = peak RSS growth per object");
@@ -534,5 +545,297 @@ fn main() {
             times[1].as_secs_f64() / times[0].as_secs_f64()
         );
         println!("{line}");
+    }
+}
+
+/// The same workloads (W1-W4) on PostgreSQL, against hand-written `postgres` crate code:
+/// prepared statements in one transaction, `INSERT .. RETURNING` for each user's id.
+mod pg {
+    use super::*;
+
+    /// A fresh schema holding the workload's tables, dropped on drop.
+    pub struct PgDb {
+        admin: String,
+        schema: String,
+        pub url: String,
+    }
+
+    impl PgDb {
+        pub fn new(admin: &str) -> PgDb {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let schema = format!(
+                "orm_bench_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut c = postgres::Client::connect(admin, postgres::NoTls).expect("connect");
+            c.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+            let sep = if admin.contains('?') { '&' } else { '?' };
+            let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+            let mut db = Session::connect(&url).expect("connect session");
+            db.create_all::<(User, Product)>().expect("create tables");
+            PgDb {
+                admin: admin.to_owned(),
+                schema,
+                url,
+            }
+        }
+
+        pub fn filled(admin: &str, users: usize) -> PgDb {
+            let t = PgDb::new(admin);
+            raw_insert(&mut t.raw(), users);
+            t
+        }
+
+        pub fn raw(&self) -> postgres::Client {
+            postgres::Client::connect(&self.url, postgres::NoTls).expect("connect raw")
+        }
+    }
+
+    impl Drop for PgDb {
+        fn drop(&mut self) {
+            if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema));
+            }
+        }
+    }
+
+    pub fn raw_insert(c: &mut postgres::Client, users: usize) {
+        let mut tx = c.transaction().unwrap();
+        let user = tx
+            .prepare("INSERT INTO \"user\" (\"name\") VALUES ($1) RETURNING \"id\"")
+            .unwrap();
+        let product = tx
+            .prepare("INSERT INTO \"product\" (\"name\", \"user_id\") VALUES ($1, $2)")
+            .unwrap();
+        for u in 0..users {
+            let id: i64 = tx.query_one(&user, &[&user_name(u)]).unwrap().get(0);
+            for p in 0..PRODUCTS_PER_USER {
+                tx.execute(&product, &[&product_name(u, p), &id]).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    fn check_inserted(t: &PgDb, users: usize) {
+        let row = t
+            .raw()
+            .query_one(
+                "SELECT (SELECT count(*) FROM \"user\"), (SELECT count(*) FROM \"product\"), \
+                 (SELECT count(*) FROM \"product\" p JOIN \"user\" u ON u.\"id\" = p.\"user_id\" \
+                  AND p.\"name\" LIKE 'product ' || substr(u.\"name\", 6) || '-%')",
+                &[],
+            )
+            .unwrap();
+        let (u, p, m): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        let expected = (users * PRODUCTS_PER_USER) as i64;
+        assert_eq!((u, p, m), (users as i64, expected, expected));
+    }
+
+    pub fn w1_raw(admin: &str) -> Duration {
+        let t = PgDb::new(admin);
+        let mut c = t.raw();
+        let start = Instant::now();
+        raw_insert(&mut c, USERS);
+        let time = start.elapsed();
+        check_inserted(&t, USERS);
+        time
+    }
+
+    pub fn w1_orm(admin: &str) -> Duration {
+        let t = PgDb::new(admin);
+        let mut db = Session::connect(&t.url).unwrap();
+        let start = Instant::now();
+        orm_insert(&mut db, USERS);
+        let time = start.elapsed();
+        drop(db);
+        check_inserted(&t, USERS);
+        time
+    }
+
+    pub fn w2_raw(t: &PgDb) -> Duration {
+        let mut c = t.raw();
+        let users_sql = c
+            .prepare("SELECT \"id\", \"name\" FROM \"user\" ORDER BY \"id\"")
+            .unwrap();
+        let products_sql = c
+            .prepare("SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"")
+            .unwrap();
+        let start = Instant::now();
+        let users: Vec<RawUser> = c
+            .query(&users_sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| RawUser {
+                id: r.get(0),
+                name: r.get(1),
+            })
+            .collect();
+        let products: Vec<RawProduct> = c
+            .query(&products_sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| RawProduct {
+                id: r.get(0),
+                name: r.get(1),
+                user_id: r.get(2),
+            })
+            .collect();
+        let time = start.elapsed();
+        assert_eq!(users.len(), USERS);
+        assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
+        assert_eq!((users[7].id, users[7].name.as_str()), (8, "user 7"));
+        let last = &products[products.len() - 1];
+        assert_eq!(last.user_id, USERS as i64);
+        assert_eq!(last.id, (USERS * PRODUCTS_PER_USER) as i64);
+        assert_eq!(last.name, product_name(USERS - 1, PRODUCTS_PER_USER - 1));
+        time
+    }
+
+    pub fn w2_orm(t: &PgDb) -> Duration {
+        let mut db = Session::connect(&t.url).unwrap();
+        let start = Instant::now();
+        let users = db.all::<User>().unwrap();
+        let products = db.all::<Product>().unwrap();
+        let time = start.elapsed();
+        assert_eq!(users.len(), USERS);
+        assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
+        assert_eq!(db[users[7]].name, user_name(7));
+        let last = &db[products[products.len() - 1]];
+        assert_eq!(last.user, USERS as i64);
+        assert_eq!(last.name, product_name(USERS - 1, PRODUCTS_PER_USER - 1));
+        time
+    }
+
+    pub fn w3_raw(t: &PgDb, keys: &[i64]) -> Duration {
+        let mut c = t.raw();
+        let get = c
+            .prepare("SELECT \"id\", \"name\" FROM \"user\" WHERE \"id\" = $1")
+            .unwrap();
+        let start = Instant::now();
+        let found: Vec<RawUser> = keys
+            .iter()
+            .map(|k| {
+                let r = c.query_one(&get, &[k]).unwrap();
+                RawUser {
+                    id: r.get(0),
+                    name: r.get(1),
+                }
+            })
+            .collect();
+        let time = start.elapsed();
+        for (u, &k) in found.iter().zip(keys) {
+            assert_eq!((u.id, &u.name), (k, &user_name(k as usize - 1)));
+        }
+        time
+    }
+
+    pub fn w3_orm(t: &PgDb, keys: &[i64]) -> Duration {
+        let mut conn: Box<dyn Connection> =
+            Box::new(orm_core::PostgresConnection::connect(&t.url).unwrap());
+        let mut time = Duration::ZERO;
+        for chunk in keys.chunks(LOOKUPS_PER_SESSION) {
+            let start = Instant::now();
+            let mut db = Session::with_connection(conn);
+            let handles: Vec<Handle<User>> = chunk
+                .iter()
+                .map(|&k| db.get::<User>(k).unwrap().expect("user exists"))
+                .collect();
+            time += start.elapsed();
+            for (&h, &k) in handles.iter().zip(chunk) {
+                assert_eq!(db[h].name, user_name(k as usize - 1));
+            }
+            conn = db.into_connection().unwrap();
+        }
+        time
+    }
+
+    fn check_updated(t: &PgDb) {
+        let n: i64 = t
+            .raw()
+            .query_one(
+                "SELECT count(*) FROM \"product\" WHERE \"name\" = 'renamed ' || \"id\"",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(n, UPDATES as i64);
+    }
+
+    pub fn w4_raw(admin: &str) -> Duration {
+        let t = PgDb::filled(admin, USERS);
+        let mut c = t.raw();
+        let ids: Vec<i64> = c
+            .query(
+                "SELECT \"id\" FROM \"product\" ORDER BY \"id\" LIMIT $1",
+                &[&(UPDATES as i64)],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let start = Instant::now();
+        let mut tx = c.transaction().unwrap();
+        let update = tx
+            .prepare("UPDATE \"product\" SET \"name\" = $1 WHERE \"id\" = $2")
+            .unwrap();
+        for id in &ids {
+            tx.execute(&update, &[&renamed(*id), id]).unwrap();
+        }
+        tx.commit().unwrap();
+        let time = start.elapsed();
+        check_updated(&t);
+        time
+    }
+
+    pub fn w4_orm(admin: &str) -> Duration {
+        let t = PgDb::filled(admin, USERS);
+        let mut db = Session::connect(&t.url).unwrap();
+        let mut products = db.all::<Product>().unwrap();
+        products.truncate(UPDATES);
+        let start = Instant::now();
+        for &p in &products {
+            let product = &mut db[p];
+            product.name = renamed(product.id.value().unwrap());
+        }
+        db.commit().unwrap();
+        let time = start.elapsed();
+        drop(db);
+        check_updated(&t);
+        time
+    }
+
+    /// Runs W1-W4 on the server at `admin`.
+    pub fn run(admin: &str, rounds: usize) {
+        println!(
+            "\nPostgreSQL ({admin}), medians of {rounds} rounds; ratio = ORM / raw postgres crate"
+        );
+        compare(
+            "W1 insert 1,000 users × 10 products",
+            rounds,
+            || w1_raw(admin),
+            || w1_orm(admin),
+        );
+        let filled = PgDb::filled(admin, USERS);
+        compare(
+            "W2 load all users and products",
+            rounds,
+            || w2_raw(&filled),
+            || w2_orm(&filled),
+        );
+        let keys = random_keys();
+        compare(
+            "W3 10,000 gets by key",
+            rounds,
+            || w3_raw(&filled, &keys),
+            || w3_orm(&filled, &keys),
+        );
+        compare(
+            "W4 update 1,000 products",
+            rounds,
+            || w4_raw(admin),
+            || w4_orm(admin),
+        );
     }
 }
