@@ -78,6 +78,13 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A statement failed inside the session's transaction on a database where that aborts
+    /// the transaction (PostgreSQL); nothing more can be written in it.
+    #[error("the session's transaction was aborted by a failed statement ({cause}); call `rollback()` and redo the work")]
+    TransactionAborted {
+        /// The failure that aborted it.
+        cause: String,
+    },
     /// The database could not be opened or configured.
     #[error("cannot open the database: {message}")]
     Connect {
@@ -150,6 +157,15 @@ pub enum Error {
     KeysExhausted {
         /// The model.
         model: &'static str,
+    },
+    /// The key column of a model's table has no sequence to draw generated keys from
+    /// (PostgreSQL), e.g. a table not created by `create_all`.
+    #[error("cannot generate a key for a new `{model}`: the key column of table `{table}` has no sequence; make it an identity column (`create_all` does) or give the object an explicit `Id`")]
+    NoKeySequence {
+        /// The model.
+        model: &'static str,
+        /// Its table.
+        table: &'static str,
     },
     /// A model in a `create_all`/`drop_all` set references a model outside the set.
     #[error("`{model}` references `{references}`, which is not in the set of models; add `{references}` to the set")]

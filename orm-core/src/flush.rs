@@ -40,6 +40,7 @@ fn targets(db: &Session) -> Targets {
 }
 
 pub(crate) fn flush(db: &mut Session) -> Result<()> {
+    db.conn.check_not_aborted()?;
     validate(db)?;
     let updates = changed_columns(db);
     let has_inserts = db.stores.iter().any(|s| !s.new_slots().is_empty());
@@ -54,8 +55,11 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
             }
             Err(e) => {
                 // The savepoint restores the database; the session was not touched.
-                let _ = db.conn.execute_batch("ROLLBACK TO orm_flush");
-                let _ = db.conn.execute_batch("RELEASE orm_flush");
+                if db.conn.execute_batch("ROLLBACK TO orm_flush").is_ok() {
+                    // The savepoint undid the failure; the transaction goes on.
+                    db.conn.aborted = None;
+                    let _ = db.conn.execute_batch("RELEASE orm_flush");
+                }
                 return Err(e);
             }
         }
@@ -493,6 +497,12 @@ fn reserve_keys(
                 Ok(())
             })
             .map_err(sequence_error)?;
+            if keys.len() != missing {
+                return Err(Error::NoKeySequence {
+                    model: meta.name,
+                    table: meta.table,
+                });
+            }
             keys.sort_unstable();
         }
     }

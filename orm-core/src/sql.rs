@@ -37,6 +37,16 @@ pub trait Dialect: Sync {
     fn ignore_if_exists(&self, ddl: String) -> String {
         ddl
     }
+    /// The statement that defers foreign-key checks to the end of the open transaction, if
+    /// one is needed to drop tables that reference each other.
+    fn defer_foreign_keys(&self) -> Option<&'static str> {
+        None
+    }
+    /// Whether a failed statement aborts the whole open transaction (PostgreSQL), rather
+    /// than only itself (SQLite).
+    fn error_aborts_transaction(&self) -> bool {
+        false
+    }
 }
 
 /// How the flush picks the keys of new rows, so that whole tables go in multi-row INSERTs
@@ -81,6 +91,9 @@ impl Dialect for Sqlite {
     fn key_allocation(&self) -> KeyAllocation {
         KeyAllocation::AfterMax
     }
+    fn defer_foreign_keys(&self) -> Option<&'static str> {
+        Some("PRAGMA defer_foreign_keys = ON")
+    }
     fn forward_references(&self) -> bool {
         true
     }
@@ -121,6 +134,9 @@ impl Dialect for Postgres {
     }
     fn forward_references(&self) -> bool {
         false
+    }
+    fn error_aborts_transaction(&self) -> bool {
+        true
     }
     fn ignore_if_exists(&self, ddl: String) -> String {
         format!("DO $orm$ BEGIN {ddl}; EXCEPTION WHEN duplicate_object THEN NULL; END $orm$")
@@ -296,6 +312,26 @@ pub fn create_table(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -
     out
 }
 
+/// The name of the foreign-key constraint on `table.column`: `{table}_{column}_fkey`, or,
+/// where that is longer than the 63 bytes PostgreSQL keeps, its start and a hash of the
+/// whole name, so that two long names never become the same.
+pub fn constraint_name(table: &str, column: &str) -> String {
+    const MAX: usize = 63;
+    let full = format!("{table}_{column}_fkey");
+    if full.len() <= MAX {
+        return full;
+    }
+    // FNV-1a: stable across builds and platforms.
+    let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut end = MAX - 17;
+    while !full.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}_{hash:016x}", &full[..end])
+}
+
 fn inline_reference(
     d: &dyn Dialect,
     meta: &ModelMeta,
@@ -320,7 +356,7 @@ pub fn add_foreign_keys(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta
             let mut sql = String::from("ALTER TABLE ");
             d.quote(meta.table, &mut sql);
             sql.push_str(" ADD CONSTRAINT ");
-            d.quote(&format!("{}_{}_fkey", meta.table, name), &mut sql);
+            d.quote(&constraint_name(meta.table, name), &mut sql);
             sql.push_str(" FOREIGN KEY (");
             d.quote(name, &mut sql);
             sql.push_str(") REFERENCES ");
@@ -347,7 +383,7 @@ pub fn drop_foreign_keys(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMet
             d.quote(meta.table, &mut sql);
             sql.push_str(" DROP CONSTRAINT IF EXISTS ");
             d.quote(
-                &format!("{}_{}_fkey", meta.table, meta.columns[column].name),
+                &constraint_name(meta.table, meta.columns[column].name),
                 &mut sql,
             );
             out.push(sql);

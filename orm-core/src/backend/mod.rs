@@ -33,35 +33,63 @@ pub trait Connection {
 
 /// Opens the connection a URL names (see [`Session::connect`](crate::Session::connect)).
 pub fn connect(url: &str) -> Result<Box<dyn Connection>> {
-    if url == ":memory:" || url == "sqlite::memory:" {
+    if url == ":memory:" || url.eq_ignore_ascii_case("sqlite::memory:") {
         return Ok(Box::new(SqliteConnection::open_in_memory()?));
     }
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        return Ok(Box::new(SqliteConnection::open(std::path::Path::new(
-            path,
-        ))?));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        #[cfg(feature = "postgres")]
-        return Ok(Box::new(PostgresConnection::connect(url)?));
-        #[cfg(not(feature = "postgres"))]
-        return Err(Error::Connect {
-            message: format!("{url}: orm-core was built without its `postgres` feature"),
-            source: "PostgreSQL support not compiled in".into(),
-        });
-    }
-    if let Some((scheme, _)) = url.split_once("://") {
-        return Err(Error::Connect {
+    // Schemes are case-insensitive; the rest of the URL is kept as written.
+    let (scheme, rest) = match url.split_once(':') {
+        Some((scheme, rest)) if !scheme.contains(['/', '\\']) && scheme.len() > 1 => {
+            (scheme.to_ascii_lowercase(), rest)
+        }
+        _ => (String::new(), url),
+    };
+    match scheme.as_str() {
+        // A plain path (a one-letter "scheme" is a Windows drive).
+        "" => Ok(Box::new(SqliteConnection::open(std::path::Path::new(url))?)),
+        "sqlite" => {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            Ok(Box::new(SqliteConnection::open(std::path::Path::new(
+                path,
+            ))?))
+        }
+        "postgres" | "postgresql" => {
+            #[cfg(feature = "postgres")]
+            return Ok(Box::new(PostgresConnection::connect(&format!(
+                "{scheme}:{rest}"
+            ))?));
+            #[cfg(not(feature = "postgres"))]
+            return Err(Error::Connect {
+                message: format!(
+                    "{}: orm-core was built without its `postgres` feature",
+                    redact_password(url)
+                ),
+                source: "PostgreSQL support not compiled in".into(),
+            });
+        }
+        _ => Err(Error::Connect {
             message: format!(
-                "{url}: unknown scheme `{scheme}`; use postgres://, sqlite:// or a file path"
+                "{}: unknown scheme `{scheme}`; use postgres://, sqlite:// or a file path",
+                redact_password(url)
             ),
             source: "unsupported URL scheme".into(),
-        });
+        }),
     }
-    Ok(Box::new(SqliteConnection::open(std::path::Path::new(url))?))
+}
+
+/// The URL with the password in `scheme://user:password@host` replaced by `***`, for messages.
+pub(crate) fn redact_password(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 /// A statement the session ran, as recorded by [`Session::log_statements`](crate::Session::log_statements).
@@ -90,6 +118,11 @@ pub(crate) struct Conn {
     pub(crate) inner: Box<dyn Connection>,
     pub(crate) log: Option<Vec<LoggedStatement>>,
     pub(crate) texts: rustc_hash::FxHashMap<(std::any::TypeId, SqlKey), std::sync::Arc<str>>,
+    /// Whether the session's transaction is open.
+    pub(crate) in_transaction: bool,
+    /// The failure that aborted the open transaction, on a database where a failed
+    /// statement does that (PostgreSQL).
+    pub(crate) aborted: Option<String>,
 }
 
 impl Conn {
@@ -99,7 +132,35 @@ impl Conn {
             inner,
             log: None,
             texts: Default::default(),
+            in_transaction: false,
+            aborted: None,
         }
+    }
+
+    /// The transaction is over (committed or rolled back).
+    pub(crate) fn end_transaction(&mut self) {
+        self.in_transaction = false;
+        self.aborted = None;
+    }
+
+    /// An error if a failed statement aborted the open transaction.
+    pub(crate) fn check_not_aborted(&self) -> Result<()> {
+        match &self.aborted {
+            Some(cause) => Err(Error::TransactionAborted {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Notes a failure that aborts the open transaction where the database does that.
+    fn watch<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(Error::Database { message, .. }) = &result {
+            if self.in_transaction && self.dialect().error_aborts_transaction() {
+                self.aborted.get_or_insert_with(|| message.clone());
+            }
+        }
+        result
     }
 
     /// The SQL text of a statement of `meta`, built by `build` the first time it is needed.
@@ -131,7 +192,8 @@ impl Conn {
 
     pub(crate) fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
         self.record(sql, params);
-        self.inner.execute(sql, params)
+        let result = self.inner.execute(sql, params);
+        self.watch(result)
     }
 
     pub(crate) fn query(
@@ -141,11 +203,13 @@ impl Conn {
         each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
     ) -> Result<()> {
         self.record(sql, params);
-        self.inner.query(sql, params, each)
+        let result = self.inner.query(sql, params, each);
+        self.watch(result)
     }
 
     pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<()> {
         self.record(sql, &[]);
-        self.inner.execute_batch(sql)
+        let result = self.inner.execute_batch(sql);
+        self.watch(result)
     }
 }

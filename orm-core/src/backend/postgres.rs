@@ -26,7 +26,7 @@ impl PostgresConnection {
     pub fn connect(url: &str) -> Result<Self> {
         let client =
             postgres::Client::connect(url, postgres::NoTls).map_err(|e| Error::Connect {
-                message: format!("{url}: {e}"),
+                message: format!("{}: {e}", super::redact_password(url)),
                 source: Box::new(e),
             })?;
         Ok(PostgresConnection {
@@ -74,7 +74,11 @@ fn db_error(e: postgres::Error, sql: &str, params: &[ValueRef<'_>]) -> Error {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_owned(),
         },
-        None => e.to_string(),
+        // A client-side error (a value the server's type cannot take): the cause says which.
+        None => match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     };
     Error::Database {
         kind,

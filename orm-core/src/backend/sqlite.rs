@@ -84,6 +84,17 @@ struct Bind<'a>(ValueRef<'a>);
 
 impl rusqlite::ToSql for Bind<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let nan = match self.0 {
+            ValueRef::F32(v) => v.is_nan(),
+            ValueRef::F64(v) => v.is_nan(),
+            _ => false,
+        };
+        if nan {
+            // SQLite would store it as NULL.
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                "SQLite cannot store NaN (it would become NULL); use an Option and None".into(),
+            ));
+        }
         Ok(ToSqlOutput::Borrowed(match self.0 {
             ValueRef::Null => SqliteRef::Null,
             ValueRef::Bool(v) => SqliteRef::Integer(v.into()),

@@ -59,7 +59,6 @@ pub struct Session {
     pub(crate) conn: Conn,
     pub(crate) stores: Vec<Box<dyn AnyStore>>,
     store_index: HashMap<TypeId, usize>,
-    pub(crate) in_transaction: bool,
 }
 
 impl Session {
@@ -100,15 +99,14 @@ impl Session {
             conn: Conn::new(conn),
             stores: Vec::new(),
             store_index: HashMap::default(),
-            in_transaction: false,
         }
     }
 
     /// Ends the session and hands back its connection (to keep in a pool, or to start a
     /// fresh session on it), rolling back anything not committed.
     pub fn into_connection(mut self) -> Result<Box<dyn Connection>> {
-        if self.in_transaction {
-            self.in_transaction = false;
+        if self.conn.in_transaction {
+            self.conn.end_transaction();
             self.conn.execute_batch("ROLLBACK")?;
         }
         let placeholder: Box<dyn Connection> = Box::new(Closed);
@@ -142,15 +140,34 @@ impl Session {
     pub fn drop_all<S: ModelSet>(&mut self) -> Result<()> {
         let order = crate::schema::creation_order(&S::metas())?;
         let d = self.conn.dialect();
-        for (i, meta) in order.iter().enumerate() {
-            for fk in crate::sql::drop_foreign_keys(d, meta, &order[..i]) {
-                self.conn.execute_batch(&fk)?;
+        // In a transaction of its own (unless one is open), where references between the
+        // tables are checked only at its end: tables in a cycle may hold rows.
+        let own = !self.conn.in_transaction;
+        if own {
+            self.begin()?;
+        }
+        let mut drop_tables = || -> Result<()> {
+            if let Some(defer) = d.defer_foreign_keys() {
+                self.conn.execute_batch(defer)?;
             }
+            for (i, meta) in order.iter().enumerate() {
+                for fk in crate::sql::drop_foreign_keys(d, meta, &order[..i]) {
+                    self.conn.execute_batch(&fk)?;
+                }
+            }
+            for meta in order.iter().rev() {
+                self.conn.execute_batch(&crate::sql::drop_table(d, meta))?;
+            }
+            Ok(())
+        };
+        let result = drop_tables();
+        if !own {
+            return result;
         }
-        for meta in order.into_iter().rev() {
-            self.conn.execute_batch(&crate::sql::drop_table(d, meta))?;
-        }
-        Ok(())
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end);
+        self.conn.end_transaction();
+        result.and(ended)
     }
 
     // ----- statement log ------------------------------------------------------------------
@@ -490,9 +507,20 @@ impl Session {
     /// Flushes, then commits the transaction.
     pub fn commit(&mut self) -> Result<()> {
         self.flush()?;
-        if self.in_transaction {
-            self.conn.execute_batch("COMMIT")?;
-            self.in_transaction = false;
+        if self.conn.in_transaction {
+            self.conn.check_not_aborted()?;
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                if self.conn.dialect().error_aborts_transaction() {
+                    // PostgreSQL ended the transaction: the session goes back to the last
+                    // commit, as the database did.
+                    self.conn.end_transaction();
+                    for s in &mut self.stores {
+                        s.rollback()?;
+                    }
+                }
+                return Err(e);
+            }
+            self.conn.end_transaction();
         }
         for s in &mut self.stores {
             s.finish_commit();
@@ -503,8 +531,8 @@ impl Session {
     /// Discards the transaction: objects added since the last commit are discarded, and the
     /// others return to their values at the last commit.
     pub fn rollback(&mut self) -> Result<()> {
-        if self.in_transaction {
-            self.in_transaction = false;
+        if self.conn.in_transaction {
+            self.conn.end_transaction();
             self.conn.execute_batch("ROLLBACK")?;
         }
         for s in &mut self.stores {
@@ -514,10 +542,10 @@ impl Session {
     }
 
     pub(crate) fn begin(&mut self) -> Result<()> {
-        if !self.in_transaction {
+        if !self.conn.in_transaction {
             let begin = self.conn.dialect().begin();
             self.conn.execute_batch(begin)?;
-            self.in_transaction = true;
+            self.conn.in_transaction = true;
         }
         Ok(())
     }
@@ -548,7 +576,7 @@ impl Connection for Closed {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if self.in_transaction {
+        if self.conn.in_transaction {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
