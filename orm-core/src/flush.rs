@@ -403,20 +403,23 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
         }
     }
 
-    // Updates of changed columns only.
-    for u in updates {
-        let store = &stores[u.store];
+    // Updates of changed columns only; consecutive updates of the same columns run as one
+    // prepared statement executed once per row.
+    for group in updates.chunk_by(|a, b| a.store == b.store && a.columns == b.columns) {
+        let store = &stores[group[0].store];
         let meta = store.meta();
         params.clear();
-        for &c in &u.columns {
-            params.push(column_value(&plan, u.store, u.slot, c));
+        for u in group {
+            for &c in &u.columns {
+                params.push(column_value(&plan, u.store, u.slot, c));
+            }
+            let key = store
+                .snapshot_value(u.slot, meta.key)
+                .map_or(ValueRef::Null, Value::as_ref);
+            params.push(key);
         }
-        let key = store
-            .snapshot_value(u.slot, meta.key)
-            .map_or(ValueRef::Null, Value::as_ref);
-        params.push(key);
-        let text = update_sql(conn, meta, &u.columns);
-        conn.execute(&text, &params)?;
+        let text = update_sql(conn, meta, &group[0].columns);
+        conn.execute_many(&text, &params, group[0].columns.len() + 1)?;
     }
 
     // Keys left NULL to break a cycle are set now that every row exists.

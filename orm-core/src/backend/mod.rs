@@ -20,6 +20,20 @@ pub trait Connection {
     fn dialect(&self) -> &'static dyn Dialect;
     /// Runs a statement (prepared once and cached) and returns the rows it changed.
     fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize>;
+    /// Runs a statement once for each `row_len` parameters of `params` (prepared once), and
+    /// returns the rows it changed in all.
+    fn execute_many(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        row_len: usize,
+    ) -> Result<usize> {
+        let mut changed = 0;
+        for row in params.chunks(row_len.max(1)) {
+            changed += self.execute(sql, row)?;
+        }
+        Ok(changed)
+    }
     /// Runs a query (prepared once and cached), calling `each` for every row.
     fn query(
         &mut self,
@@ -193,6 +207,21 @@ impl Conn {
     pub(crate) fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
         self.record(sql, params);
         let result = self.inner.execute(sql, params);
+        self.watch(result)
+    }
+
+    pub(crate) fn execute_many(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        row_len: usize,
+    ) -> Result<usize> {
+        if self.log.is_some() {
+            for row in params.chunks(row_len.max(1)) {
+                self.record(sql, row);
+            }
+        }
+        let result = self.inner.execute_many(sql, params, row_len);
         self.watch(result)
     }
 

@@ -198,6 +198,28 @@ impl Connection for PostgresConnection {
         Ok(n as usize)
     }
 
+    fn execute_many(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        row_len: usize,
+    ) -> Result<usize> {
+        let stmt = self.prepare(sql, params)?;
+        let binds: Vec<Bind<'_>> = params.iter().map(|v| Bind(*v)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = binds.iter().map(|b| b as _).collect();
+        let mut changed = 0;
+        for (row, refs) in params
+            .chunks(row_len.max(1))
+            .zip(refs.chunks(row_len.max(1)))
+        {
+            changed += self
+                .client
+                .execute(&stmt, refs)
+                .map_err(|e| db_error(e, sql, row))?;
+        }
+        Ok(changed as usize)
+    }
+
     fn query(
         &mut self,
         sql: &str,

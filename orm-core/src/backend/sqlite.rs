@@ -137,6 +137,25 @@ impl Connection for SqliteConnection {
             .map_err(|e| db_error(e, sql, params))
     }
 
+    fn execute_many(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        row_len: usize,
+    ) -> Result<usize> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| db_error(e, sql, params))?;
+        let mut changed = 0;
+        for row in params.chunks(row_len.max(1)) {
+            changed += stmt
+                .execute(rusqlite::params_from_iter(row.iter().map(|v| Bind(*v))))
+                .map_err(|e| db_error(e, sql, row))?;
+        }
+        Ok(changed)
+    }
+
     fn query(
         &mut self,
         sql: &str,

@@ -397,13 +397,14 @@ impl Session {
         params: &[ValueRef<'_>],
     ) -> Result<Vec<Handle<T>>> {
         let si = self.store_index_or_create(T::META);
+        let session = self.id;
         let store = &mut self.stores[si];
         let mut out = Vec::new();
         self.conn.query(sql, params, &mut |row| {
-            out.push(store.load_row(row)?);
+            out.push(Handle::new(session, store.load_row(row)?));
             Ok(())
         })?;
-        Ok(out.into_iter().map(|s| Handle::new(self.id, s)).collect())
+        Ok(out)
     }
 
     // ----- relationships ------------------------------------------------------------------
