@@ -2,6 +2,9 @@
 //! are `#[has_many]` and `#[belongs_to]`, and a [`Session`] saves a whole graph of new and
 //! changed objects in one flush, parents first, filling in every foreign key.
 //!
+//! It runs on SQLite (bundled) and PostgreSQL: [`Session::connect`] takes
+//! `postgres://user@host/db`, `sqlite://file.db`, `sqlite::memory:` or a file path.
+//!
 //! ```
 //! use orm_core::prelude::*;
 //!
