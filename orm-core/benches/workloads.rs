@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench workloads` runs every workload 7 times and prints medians;
 //! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does;
-//! `-- --profile w1 orm` runs one side of one workload once, for callgrind. With
+//! `-- --profile w1 orm [n]` runs one side of one workload (n times), for callgrind or perf. With
 //! `ORM_TEST_POSTGRES_URL` set, W1-W4 also run on PostgreSQL against the `postgres` crate.
 //!
 //! Both sides use a database file in a fresh temporary directory, WAL, synchronous=NORMAL and
@@ -468,18 +468,22 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--profile") {
         // One side of one workload, once: for `valgrind --tool=callgrind`.
         let (workload, side) = (args[i + 1].as_str(), args[i + 2].as_str());
+        let repeat: usize = args.get(i + 3).and_then(|r| r.parse().ok()).unwrap_or(1);
         let filled = TempDb::filled(USERS);
         let keys = random_keys();
-        let time = match (workload, side) {
-            ("w1", "raw") => w1_raw(USERS),
-            ("w1", _) => w1_orm(USERS),
-            ("w2", "raw") => w2_raw(&filled),
-            ("w2", _) => w2_orm(&filled),
-            ("w3", "raw") => w3_raw(&filled, &keys),
-            ("w3", _) => w3_orm(&filled, &keys),
-            ("w4", "raw") => w4_raw(),
-            _ => w4_orm(),
-        };
+        let mut time = Duration::ZERO;
+        for _ in 0..repeat {
+            time += match (workload, side) {
+                ("w1", "raw") => w1_raw(USERS),
+                ("w1", _) => w1_orm(USERS),
+                ("w2", "raw") => w2_raw(&filled),
+                ("w2", _) => w2_orm(&filled),
+                ("w3", "raw") => w3_raw(&filled, &keys),
+                ("w3", _) => w3_orm(&filled, &keys),
+                ("w4", "raw") => w4_raw(),
+                _ => w4_orm(),
+            };
+        }
         println!("{workload} {side}: {}", ms(time));
         return;
     }

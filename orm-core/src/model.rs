@@ -207,11 +207,26 @@ pub struct RowReader<'a> {
     row: &'a dyn RawRow,
     meta: &'static ModelMeta,
     next: usize,
+    /// A generated key the session already read from this row.
+    key: Option<i64>,
 }
 
 impl<'a> RowReader<'a> {
     pub(crate) fn new(row: &'a dyn RawRow, meta: &'static ModelMeta) -> Self {
-        RowReader { row, meta, next: 0 }
+        RowReader {
+            row,
+            meta,
+            next: 0,
+            key: None,
+        }
+    }
+
+    /// A reader that returns `key` for the generated key column instead of reading it again.
+    pub(crate) fn with_key(row: &'a dyn RawRow, meta: &'static ModelMeta, key: i64) -> Self {
+        RowReader {
+            key: Some(key),
+            ..Self::new(row, meta)
+        }
     }
 
     /// A decoding error for column `index`; the field is looked up only when one happens.
@@ -242,6 +257,10 @@ impl<'a> RowReader<'a> {
 
     /// Reads the next column as a generated key.
     pub fn key<T>(&mut self) -> Result<crate::id::Id<T>> {
+        if let Some(v) = self.key.filter(|_| self.next == self.meta.key) {
+            self.next += 1;
+            return Ok(crate::id::Id::new(v));
+        }
         let v: i64 = self.column()?;
         Ok(crate::id::Id::new(v))
     }

@@ -32,6 +32,37 @@ impl KeyValue {
     }
 }
 
+/// The identity map: stored key → slot. Integer keys (every generated key) have a map of
+/// their own, with 16-byte entries and no enum to hash.
+#[derive(Default)]
+pub(crate) struct Identity {
+    ints: HashMap<i64, u32>,
+    others: HashMap<KeyValue, u32>,
+}
+
+impl Identity {
+    pub(crate) fn get(&self, key: &KeyValue) -> Option<&u32> {
+        match key {
+            KeyValue::Int(i) => self.ints.get(i),
+            _ => self.others.get(key),
+        }
+    }
+
+    pub(crate) fn insert(&mut self, key: KeyValue, slot: u32) {
+        match key {
+            KeyValue::Int(i) => self.ints.insert(i, slot),
+            _ => self.others.insert(key, slot),
+        };
+    }
+
+    pub(crate) fn remove(&mut self, key: &KeyValue) {
+        match key {
+            KeyValue::Int(i) => self.ints.remove(i),
+            _ => self.others.remove(key),
+        };
+    }
+}
+
 /// Where an object is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -70,7 +101,7 @@ pub(crate) struct Slot<T> {
 /// The objects of one model.
 pub struct Store<T: Model> {
     pub(crate) slots: Vec<Slot<T>>,
-    pub(crate) identity: HashMap<KeyValue, u32>,
+    pub(crate) identity: Identity,
     /// New objects, in the order they were added.
     pub(crate) new: Vec<u32>,
     /// Objects taken mutably since the last flush.
@@ -87,7 +118,7 @@ impl<T: Model> Store<T> {
     pub(crate) fn new() -> Self {
         Store {
             slots: Vec::new(),
-            identity: HashMap::default(),
+            identity: Identity::default(),
             new: Vec::new(),
             marked: Vec::new(),
             added: Vec::new(),
@@ -171,7 +202,13 @@ impl<T: Model> Store<T> {
         if let Some(slot) = key.as_ref().and_then(|k| self.identity.get(k)) {
             return Ok(*slot);
         }
-        let obj = T::from_row(&mut RowReader::new(row, meta))?;
+        let mut reader = match key {
+            Some(KeyValue::Int(k)) if meta.key_kind == KeyKind::Generated => {
+                RowReader::with_key(row, meta, k)
+            }
+            _ => RowReader::new(row, meta),
+        };
+        let obj = T::from_row(&mut reader)?;
         let slot = self.slots.len() as u32;
         self.slots.push(Slot {
             obj: Some(obj),
