@@ -93,15 +93,15 @@ pub(crate) struct Slot<T> {
     pub(crate) since_commit: bool,
     /// Has an entry in `Store::journal`.
     journaled: bool,
-    /// The parent each relation's loaded collection holds this object under, when the
-    /// session moved it since the snapshot (see `AnyStore::linked_fk`).
-    linked: Option<Box<[RawId]>>,
 }
 
 /// The objects of one model.
 pub struct Store<T: Model> {
     pub(crate) slots: Vec<Slot<T>>,
     pub(crate) identity: Identity,
+    /// The parent each relation's loaded collection holds this object under, when the
+    /// session moved it since the snapshot (see `AnyStore::linked_fk`).
+    linked: HashMap<u32, Box<[RawId]>>,
     /// New objects, in the order they were added.
     pub(crate) new: Vec<u32>,
     /// Objects taken mutably since the last flush.
@@ -119,6 +119,7 @@ impl<T: Model> Store<T> {
         Store {
             slots: Vec::new(),
             identity: Identity::default(),
+            linked: HashMap::default(),
             new: Vec::new(),
             marked: Vec::new(),
             added: Vec::new(),
@@ -182,7 +183,6 @@ impl<T: Model> Store<T> {
             marked: false,
             since_commit: true,
             journaled: false,
-            linked: None,
         });
         self.new.push(slot);
         self.added.push(slot);
@@ -217,7 +217,6 @@ impl<T: Model> Store<T> {
             marked: false,
             since_commit: false,
             journaled: false,
-            linked: None,
         });
         if let Some(k) = key {
             self.identity.insert(k, slot);
@@ -353,7 +352,7 @@ impl<T: Model> AnyStore for Store<T> {
         let Some(s) = self.slots.get(slot as usize) else {
             return RawId::Unset;
         };
-        if let Some(l) = &s.linked {
+        if let Some(l) = self.linked.get(&slot) {
             return l[rel];
         }
         if let Some(snap) = &s.snapshot {
@@ -363,11 +362,11 @@ impl<T: Model> AnyStore for Store<T> {
     }
     fn set_linked(&mut self, slot: u32, rel: usize, id: RawId) {
         let n = T::META.relations.len();
-        if self.slots[slot as usize].linked.is_none() {
+        if !self.linked.contains_key(&slot) {
             let current: Box<[RawId]> = (0..n).map(|r| self.linked_fk(slot, r)).collect();
-            self.slots[slot as usize].linked = Some(current);
+            self.linked.insert(slot, current);
         }
-        if let Some(l) = &mut self.slots[slot as usize].linked {
+        if let Some(l) = self.linked.get_mut(&slot) {
             l[rel] = id;
         }
     }
@@ -438,8 +437,8 @@ impl<T: Model> AnyStore for Store<T> {
             let s = &mut self.slots[slot as usize];
             // Every marked object is stored now (the new ones were inserted).
             s.marked = false;
-            s.linked = None;
             s.snapshot = None;
+            self.linked.remove(&slot);
         }
         self.marked.clear();
         self.new.clear();
@@ -494,7 +493,7 @@ impl<T: Model> AnyStore for Store<T> {
             let s = &mut self.slots[slot as usize];
             s.marked = false;
             s.snapshot = None;
-            s.linked = None;
+            self.linked.remove(&slot);
         }
         self.marked.clear();
         self.new.clear();
