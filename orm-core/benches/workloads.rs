@@ -229,7 +229,11 @@ fn w2_raw(t: &TempDb) -> Duration {
 }
 
 fn w2_orm(t: &TempDb) -> Duration {
-    let mut db = Session::open(&t.path).unwrap();
+    orm_load(Session::open(&t.path).unwrap())
+}
+
+/// W2 through the session, on either database: both queries timed, then the results checked.
+fn orm_load(mut db: Session) -> Duration {
     let start = Instant::now();
     let users = db.all::<User>().unwrap();
     let products = db.all::<Product>().unwrap();
@@ -287,12 +291,16 @@ fn w3_raw(t: &TempDb, keys: &[i64]) -> Duration {
 }
 
 fn w3_orm(t: &TempDb, keys: &[i64]) -> Duration {
-    let mut conn: Box<dyn Connection> = Box::new(SqliteConnection::open(&t.path).unwrap());
+    orm_gets(Box::new(SqliteConnection::open(&t.path).unwrap()), keys)
+}
+
+/// W3 through the session, on either database: a fresh session (empty identity map) per
+/// 1,000 lookups on the same connection, as from a pool; only the lookups are timed.
+fn orm_gets(mut conn: Box<dyn Connection>, keys: &[i64]) -> Duration {
     let mut checked = 0;
     let mut time = Duration::ZERO;
     for chunk in keys.chunks(LOOKUPS_PER_SESSION) {
         let start = Instant::now();
-        // A fresh session (empty identity map) on the same connection, as from a pool.
         let mut db = Session::with_connection(conn);
         let handles: Vec<Handle<User>> = chunk
             .iter()
@@ -359,7 +367,14 @@ fn w4_raw() -> Duration {
 
 fn w4_orm() -> Duration {
     let t = TempDb::filled(USERS);
-    let mut db = Session::open(&t.path).unwrap();
+    let time = orm_update(Session::open(&t.path).unwrap());
+    check_updated(&t.path);
+    time
+}
+
+/// W4 through the session, on either database: the products are loaded first; renaming
+/// 1,000 of them and committing is timed.
+fn orm_update(mut db: Session) -> Duration {
     let mut products = db.all::<Product>().unwrap();
     products.truncate(UPDATES);
     let start = Instant::now();
@@ -368,10 +383,7 @@ fn w4_orm() -> Duration {
         product.name = renamed(product.id.value().unwrap());
     }
     db.commit().unwrap();
-    let time = start.elapsed();
-    drop(db);
-    check_updated(&t.path);
-    time
+    start.elapsed()
 }
 
 // ----- running --------------------------------------------------------------------------------
@@ -698,18 +710,7 @@ mod pg {
     }
 
     pub fn w2_orm(t: &PgDb) -> Duration {
-        let mut db = Session::connect(&t.url).unwrap();
-        let start = Instant::now();
-        let users = db.all::<User>().unwrap();
-        let products = db.all::<Product>().unwrap();
-        let time = start.elapsed();
-        assert_eq!(users.len(), USERS);
-        assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
-        assert_eq!(db[users[7]].name, user_name(7));
-        let last = &db[products[products.len() - 1]];
-        assert_eq!(last.user, USERS as i64);
-        assert_eq!(last.name, product_name(USERS - 1, PRODUCTS_PER_USER - 1));
-        time
+        orm_load(Session::connect(&t.url).unwrap())
     }
 
     pub fn w3_raw(t: &PgDb, keys: &[i64]) -> Duration {
@@ -736,23 +737,10 @@ mod pg {
     }
 
     pub fn w3_orm(t: &PgDb, keys: &[i64]) -> Duration {
-        let mut conn: Box<dyn Connection> =
-            Box::new(orm_core::PostgresConnection::connect(&t.url).unwrap());
-        let mut time = Duration::ZERO;
-        for chunk in keys.chunks(LOOKUPS_PER_SESSION) {
-            let start = Instant::now();
-            let mut db = Session::with_connection(conn);
-            let handles: Vec<Handle<User>> = chunk
-                .iter()
-                .map(|&k| db.get::<User>(k).unwrap().expect("user exists"))
-                .collect();
-            time += start.elapsed();
-            for (&h, &k) in handles.iter().zip(chunk) {
-                assert_eq!(db[h].name, user_name(k as usize - 1));
-            }
-            conn = db.into_connection().unwrap();
-        }
-        time
+        orm_gets(
+            Box::new(orm_core::PostgresConnection::connect(&t.url).unwrap()),
+            keys,
+        )
     }
 
     fn check_updated(t: &PgDb) {
@@ -795,17 +783,7 @@ mod pg {
 
     pub fn w4_orm(admin: &str) -> Duration {
         let t = PgDb::filled(admin, USERS);
-        let mut db = Session::connect(&t.url).unwrap();
-        let mut products = db.all::<Product>().unwrap();
-        products.truncate(UPDATES);
-        let start = Instant::now();
-        for &p in &products {
-            let product = &mut db[p];
-            product.name = renamed(product.id.value().unwrap());
-        }
-        db.commit().unwrap();
-        let time = start.elapsed();
-        drop(db);
+        let time = orm_update(Session::connect(&t.url).unwrap());
         check_updated(&t);
         time
     }
