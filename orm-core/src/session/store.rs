@@ -7,6 +7,7 @@ use crate::value::{Value, ValueRef};
 use crate::Result;
 use rustc_hash::FxHashMap as HashMap;
 use std::any::Any;
+use std::collections::hash_map::Entry;
 
 /// A key value as the identity map holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -192,25 +193,44 @@ impl<T: Model> Store<T> {
     /// Reads a row into the session; an object already there for its key is kept as it is.
     pub(crate) fn load_row(&mut self, row: &dyn RawRow) -> Result<u32> {
         let meta = T::META;
-        let key = KeyValue::from_ref(row.value(meta.key, meta.key_column().sql_type).map_err(
-            |message| crate::Error::Decode {
+        let value = row
+            .value(meta.key, meta.key_column().sql_type)
+            .map_err(|message| crate::Error::Decode {
                 model: meta.name,
                 field: meta.key_column().field,
                 message,
-            },
-        )?);
+            })?;
+        // The common case, an integer key: one probe of the integer map, and the key is not
+        // read again.
+        if let ValueRef::I64(k) = value {
+            let vacant = match self.identity.ints.entry(k) {
+                Entry::Occupied(e) => return Ok(*e.get()),
+                Entry::Vacant(e) => e,
+            };
+            let obj = if meta.key_kind == KeyKind::Generated {
+                T::from_row(&mut RowReader::with_key(row, meta, k))?
+            } else {
+                T::from_row(&mut RowReader::new(row, meta))?
+            };
+            let slot = Self::push_loaded(&mut self.slots, obj);
+            vacant.insert(slot);
+            return Ok(slot);
+        }
+        let key = KeyValue::from_ref(value);
         if let Some(slot) = key.as_ref().and_then(|k| self.identity.get(k)) {
             return Ok(*slot);
         }
-        let mut reader = match key {
-            Some(KeyValue::Int(k)) if meta.key_kind == KeyKind::Generated => {
-                RowReader::with_key(row, meta, k)
-            }
-            _ => RowReader::new(row, meta),
-        };
-        let obj = T::from_row(&mut reader)?;
-        let slot = self.slots.len() as u32;
-        self.slots.push(Slot {
+        let obj = T::from_row(&mut RowReader::new(row, meta))?;
+        let slot = Self::push_loaded(&mut self.slots, obj);
+        if let Some(k) = key {
+            self.identity.insert(k, slot);
+        }
+        Ok(slot)
+    }
+
+    fn push_loaded(slots: &mut Vec<Slot<T>>, obj: T) -> u32 {
+        let slot = slots.len() as u32;
+        slots.push(Slot {
             obj: Some(obj),
             state: State::Persistent,
             snapshot: None,
@@ -218,10 +238,7 @@ impl<T: Model> Store<T> {
             since_commit: false,
             journaled: false,
         });
-        if let Some(k) = key {
-            self.identity.insert(k, slot);
-        }
-        Ok(slot)
+        slot
     }
 
     /// Takes `key` out of the identity map if it still names `slot`.
