@@ -37,9 +37,11 @@ pub trait Dialect: Sync {
     fn ignore_if_exists(&self, ddl: String) -> String {
         ddl
     }
-    /// The statement that defers foreign-key checks to the end of the open transaction, if
-    /// one is needed to drop tables that reference each other.
-    fn defer_foreign_keys(&self) -> Option<&'static str> {
+    /// The statement that defers foreign-key checks to the end of the open transaction
+    /// (`on`) or makes them immediate again, if one is needed to drop tables that reference
+    /// each other.
+    fn defer_foreign_keys(&self, on: bool) -> Option<&'static str> {
+        let _ = on;
         None
     }
     /// Whether a failed statement aborts the whole open transaction (PostgreSQL), rather
@@ -91,8 +93,12 @@ impl Dialect for Sqlite {
     fn key_allocation(&self) -> KeyAllocation {
         KeyAllocation::AfterMax
     }
-    fn defer_foreign_keys(&self) -> Option<&'static str> {
-        Some("PRAGMA defer_foreign_keys = ON")
+    fn defer_foreign_keys(&self, on: bool) -> Option<&'static str> {
+        Some(if on {
+            "PRAGMA defer_foreign_keys = ON"
+        } else {
+            "PRAGMA defer_foreign_keys = OFF"
+        })
     }
     fn forward_references(&self) -> bool {
         true

@@ -43,6 +43,12 @@ pub trait Connection {
     ) -> Result<()>;
     /// Runs a statement without parameters or caching (transaction control, DDL).
     fn execute_batch(&mut self, sql: &str) -> Result<()>;
+    /// Whether the last failed statement reached the database (and so, where
+    /// [`Dialect::error_aborts_transaction`], aborted the open transaction), rather than
+    /// being refused by the driver before it was sent.
+    fn last_failure_reached_database(&self) -> bool {
+        true
+    }
 }
 
 /// Opens the connection a URL names (see [`Session::connect`](crate::Session::connect)).
@@ -170,7 +176,10 @@ impl Conn {
     /// Notes a failure that aborts the open transaction where the database does that.
     fn watch<T>(&mut self, result: Result<T>) -> Result<T> {
         if let Err(Error::Database { message, .. }) = &result {
-            if self.in_transaction && self.dialect().error_aborts_transaction() {
+            if self.in_transaction
+                && self.dialect().error_aborts_transaction()
+                && self.inner.last_failure_reached_database()
+            {
                 self.aborted.get_or_insert_with(|| message.clone());
             }
         }
@@ -217,9 +226,13 @@ impl Conn {
         row_len: usize,
     ) -> Result<usize> {
         if self.log.is_some() {
+            // Row by row, so that the log holds only the statements that ran (each is still
+            // prepared once: the driver caches it).
+            let mut changed = 0;
             for row in params.chunks(row_len.max(1)) {
-                self.record(sql, row);
+                changed += self.execute(sql, row)?;
             }
+            return Ok(changed);
         }
         let result = self.inner.execute_many(sql, params, row_len);
         self.watch(result)

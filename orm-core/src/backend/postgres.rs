@@ -18,6 +18,9 @@ const STATEMENT_CACHE: usize = 256;
 pub struct PostgresConnection {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    /// Whether the last failure came from the server (or the connection), which aborts an
+    /// open transaction, rather than from binding a value in the driver.
+    server_failure: bool,
 }
 
 impl PostgresConnection {
@@ -32,7 +35,14 @@ impl PostgresConnection {
         Ok(PostgresConnection {
             client,
             statements: HashMap::new(),
+            server_failure: false,
         })
+    }
+
+    /// Maps a driver error, noting whether it came from the server.
+    fn failed(&mut self, e: postgres::Error, sql: &str, params: &[ValueRef<'_>]) -> Error {
+        self.server_failure = e.as_db_error().is_some() || e.is_closed();
+        db_error(e, sql, params)
     }
 
     fn prepare(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<postgres::Statement> {
@@ -42,7 +52,7 @@ impl PostgresConnection {
         let stmt = self
             .client
             .prepare(sql)
-            .map_err(|e| db_error(e, sql, params))?;
+            .map_err(|e| self.failed(e, sql, params))?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
@@ -194,7 +204,7 @@ impl Connection for PostgresConnection {
         let n = self
             .client
             .execute(&stmt, &refs)
-            .map_err(|e| db_error(e, sql, params))?;
+            .map_err(|e| self.failed(e, sql, params))?;
         Ok(n as usize)
     }
 
@@ -215,7 +225,7 @@ impl Connection for PostgresConnection {
             changed += self
                 .client
                 .execute(&stmt, refs)
-                .map_err(|e| db_error(e, sql, row))?;
+                .map_err(|e| self.failed(e, sql, row))?;
         }
         Ok(changed as usize)
     }
@@ -227,19 +237,29 @@ impl Connection for PostgresConnection {
         each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
     ) -> Result<()> {
         let stmt = self.prepare(sql, params)?;
-        let mut rows = self
+        let failure = match self
             .client
             .query_raw(&stmt, params.iter().map(|v| Bind(*v)))
-            .map_err(|e| db_error(e, sql, params))?;
-        while let Some(row) = rows.next().map_err(|e| db_error(e, sql, params))? {
-            each(&row)?;
-        }
-        Ok(())
+        {
+            Err(e) => e,
+            Ok(mut rows) => loop {
+                match rows.next() {
+                    Ok(Some(row)) => each(&row)?,
+                    Ok(None) => return Ok(()),
+                    Err(e) => break e,
+                }
+            },
+        };
+        Err(self.failed(failure, sql, params))
+    }
+
+    fn last_failure_reached_database(&self) -> bool {
+        self.server_failure
     }
 
     fn execute_batch(&mut self, sql: &str) -> Result<()> {
         self.client
             .batch_execute(sql)
-            .map_err(|e| db_error(e, sql, &[]))
+            .map_err(|e| self.failed(e, sql, &[]))
     }
 }

@@ -147,7 +147,7 @@ impl Session {
             self.begin()?;
         }
         let mut drop_tables = || -> Result<()> {
-            if let Some(defer) = d.defer_foreign_keys() {
+            if let Some(defer) = d.defer_foreign_keys(true) {
                 self.conn.execute_batch(defer)?;
             }
             for (i, meta) in order.iter().enumerate() {
@@ -162,12 +162,22 @@ impl Session {
         };
         let result = drop_tables();
         if !own {
+            // The session's own transaction goes on with its checks immediate again.
+            if let Some(undefer) = d.defer_foreign_keys(false) {
+                self.conn.execute_batch(undefer)?;
+            }
             return result;
         }
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = self.conn.execute_batch(end);
+        let ended = match result {
+            Ok(()) => self.conn.execute_batch("COMMIT"),
+            Err(e) => Err(e),
+        };
+        if ended.is_err() {
+            // Also after a failed COMMIT, which SQLite leaves open (deferred foreign keys).
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
         self.conn.end_transaction();
-        result.and(ended)
+        ended
     }
 
     // ----- statement log ------------------------------------------------------------------
