@@ -30,7 +30,7 @@ pub trait Dialect: Sync {
     fn key_allocation(&self) -> KeyAllocation;
     /// Whether a `FOREIGN KEY` in `CREATE TABLE` may name a table not created yet (SQLite
     /// checks references only when rows are written). Where it may not, references to later
-    /// tables are added by [`add_foreign_key`] once every table exists.
+    /// tables are added by [`add_foreign_keys`] once every table exists.
     fn forward_references(&self) -> bool;
     /// Wraps a DDL statement so that running it when its object already exists does nothing
     /// (for statements with no `IF NOT EXISTS` form).
@@ -273,7 +273,7 @@ pub fn quoted(d: &dyn Dialect, ident: &str) -> String {
 
 /// `CREATE TABLE IF NOT EXISTS` with keys, `NOT NULL`, `UNIQUE` and `FOREIGN KEY`s. Where the
 /// dialect has no [forward references](Dialect::forward_references), only references to
-/// tables in `created` (and to itself) are inline; [`add_foreign_key`] adds the others.
+/// tables in `created` (and to itself) are inline; [`add_foreign_keys`] adds the others.
 pub fn create_table(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -> String {
     let mut out = String::from("CREATE TABLE IF NOT EXISTS ");
     d.quote(meta.table, &mut out);
