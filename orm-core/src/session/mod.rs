@@ -330,7 +330,7 @@ impl Session {
             RawId::Stored(v) => store
                 .identity
                 .get(&KeyValue::Int(v))
-                .map(|&slot| Handle::new(self.id, slot)),
+                .map(|slot| Handle::new(self.id, slot)),
             _ => None,
         }
     }
@@ -360,7 +360,7 @@ impl Session {
     ) -> Result<Option<Handle<T>>> {
         if let Some(k) = KeyValue::from_ref(value) {
             if let Some(slot) = self.store::<T>().and_then(|s| s.identity.get(&k)) {
-                return Ok(Some(Handle::new(self.id, *slot)));
+                return Ok(Some(Handle::new(self.id, slot)));
             }
         }
         let key = T::META.key;

@@ -7,7 +7,6 @@ use crate::value::{Value, ValueRef};
 use crate::Result;
 use rustc_hash::FxHashMap as HashMap;
 use std::any::Any;
-use std::collections::hash_map::Entry;
 
 /// A key value as the identity map holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -34,33 +33,100 @@ impl KeyValue {
 }
 
 /// The identity map: stored key → slot. Integer keys (every generated key) have a map of
-/// their own, with 16-byte entries and no enum to hash.
+/// their own: see [`IntMap`].
 #[derive(Default)]
 pub(crate) struct Identity {
-    ints: HashMap<i64, u32>,
+    ints: IntMap,
     others: HashMap<KeyValue, u32>,
 }
 
 impl Identity {
-    pub(crate) fn get(&self, key: &KeyValue) -> Option<&u32> {
+    pub(crate) fn get(&self, key: &KeyValue) -> Option<u32> {
         match key {
-            KeyValue::Int(i) => self.ints.get(i),
-            _ => self.others.get(key),
+            KeyValue::Int(i) => self.ints.get(*i),
+            _ => self.others.get(key).copied(),
         }
     }
 
     pub(crate) fn insert(&mut self, key: KeyValue, slot: u32) {
         match key {
             KeyValue::Int(i) => self.ints.insert(i, slot),
-            _ => self.others.insert(key, slot),
-        };
+            _ => {
+                self.others.insert(key, slot);
+            }
+        }
     }
 
     pub(crate) fn remove(&mut self, key: &KeyValue) {
         match key {
-            KeyValue::Int(i) => self.ints.remove(i),
-            _ => self.others.remove(key),
-        };
+            KeyValue::Int(i) => self.ints.remove(*i),
+            _ => {
+                self.others.remove(key);
+            }
+        }
+    }
+}
+
+/// Integer key → slot. Generated keys are mostly small and dense, so keys below a bound
+/// that grows with the number of entries live in a plain vector indexed by key (4 bytes
+/// each, written in order as rows load); the others in a hash map.
+#[derive(Default)]
+pub(crate) struct IntMap {
+    /// `dense[k]` is the slot of key `k` plus one, or 0.
+    dense: Vec<u32>,
+    /// Entries in `dense`.
+    dense_len: usize,
+    sparse: HashMap<i64, u32>,
+}
+
+impl IntMap {
+    /// The vector may grow to twice its entries plus this many keys.
+    const SLACK: usize = 1024;
+
+    fn index(&self, key: i64) -> Option<usize> {
+        usize::try_from(key).ok().filter(|&k| k < self.dense.len())
+    }
+
+    pub(crate) fn get(&self, key: i64) -> Option<u32> {
+        if let Some(k) = self.index(key) {
+            if let Some(slot) = self.dense[k].checked_sub(1) {
+                return Some(slot);
+            }
+        }
+        self.sparse.get(&key).copied()
+    }
+
+    pub(crate) fn insert(&mut self, key: i64, slot: u32) {
+        let k = usize::try_from(key)
+            .ok()
+            .filter(|&k| k < self.dense.len() || k < 2 * (self.dense_len + 1) + Self::SLACK);
+        match k {
+            Some(k) if slot < u32::MAX => {
+                if k >= self.dense.len() {
+                    self.dense.resize((k + 1).max(self.dense.len() * 2), 0);
+                }
+                if self.dense[k] == 0 {
+                    self.dense_len += 1;
+                }
+                self.dense[k] = slot + 1;
+                if !self.sparse.is_empty() {
+                    self.sparse.remove(&key);
+                }
+            }
+            _ => {
+                self.sparse.insert(key, slot);
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: i64) {
+        if let Some(k) = self.index(key) {
+            if self.dense[k] != 0 {
+                self.dense[k] = 0;
+                self.dense_len -= 1;
+            }
+        }
+        self.sparse.remove(&key);
     }
 }
 
@@ -203,22 +269,21 @@ impl<T: Model> Store<T> {
         // The common case, an integer key: one probe of the integer map, and the key is not
         // read again.
         if let ValueRef::I64(k) = value {
-            let vacant = match self.identity.ints.entry(k) {
-                Entry::Occupied(e) => return Ok(*e.get()),
-                Entry::Vacant(e) => e,
-            };
+            if let Some(slot) = self.identity.ints.get(k) {
+                return Ok(slot);
+            }
             let obj = if meta.key_kind == KeyKind::Generated {
                 T::from_row(&mut RowReader::with_key(row, meta, k))?
             } else {
                 T::from_row(&mut RowReader::new(row, meta))?
             };
             let slot = Self::push_loaded(&mut self.slots, obj);
-            vacant.insert(slot);
+            self.identity.ints.insert(k, slot);
             return Ok(slot);
         }
         let key = KeyValue::from_ref(value);
         if let Some(slot) = key.as_ref().and_then(|k| self.identity.get(k)) {
-            return Ok(*slot);
+            return Ok(slot);
         }
         let obj = T::from_row(&mut RowReader::new(row, meta))?;
         let slot = Self::push_loaded(&mut self.slots, obj);
@@ -244,7 +309,7 @@ impl<T: Model> Store<T> {
     /// Takes `key` out of the identity map if it still names `slot`.
     fn forget_key(&mut self, key: Option<KeyValue>, slot: u32) {
         if let Some(k) = key {
-            if self.identity.get(&k) == Some(&slot) {
+            if self.identity.get(&k) == Some(slot) {
                 self.identity.remove(&k);
             }
         }
@@ -358,7 +423,7 @@ impl<T: Model> AnyStore for Store<T> {
             .get(col)
     }
     fn lookup(&self, key: &KeyValue) -> Option<u32> {
-        self.identity.get(key).copied().or_else(|| {
+        self.identity.get(key).or_else(|| {
             let slot = *self.pending_keys.get(key)?;
             let s = self.slots.get(slot as usize)?;
             let obj = s.obj.as_ref()?;
@@ -536,4 +601,43 @@ impl<T: Model> AnyStore for Store<T> {
 #[doc(hidden)]
 pub fn new_store<T: Model>() -> Box<dyn AnyStore> {
     Box::new(Store::<T>::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IntMap;
+
+    #[test]
+    fn int_map_keeps_every_key_dense_or_sparse() {
+        let mut m = IntMap::default();
+        // Far keys and negative keys go to the hash map.
+        m.insert(5_000, 1);
+        m.insert(-3, 2);
+        m.insert(i64::MAX, 3);
+        assert_eq!(
+            (m.get(5_000), m.get(-3), m.get(i64::MAX)),
+            (Some(1), Some(2), Some(3))
+        );
+        // Dense keys, loaded in order, grow the vector past 5,000.
+        for k in 0..4_500 {
+            m.insert(k, 10 + k as u32);
+        }
+        assert!(m.dense.len() > 5_000, "{}", m.dense.len());
+        assert_eq!(m.get(4_499), Some(4_509));
+        // A sparse key now inside the vector's range is still found, and moves when set.
+        assert_eq!(m.get(5_000), Some(1));
+        m.insert(5_000, 7);
+        assert_eq!(m.get(5_000), Some(7));
+        assert!(!m.sparse.contains_key(&5_000));
+        // Removing works from either side; a missing key is None.
+        m.remove(5_000);
+        m.remove(-3);
+        m.remove(0);
+        assert_eq!((m.get(5_000), m.get(-3), m.get(0)), (None, None, None));
+        assert_eq!(m.get(1), Some(11));
+        assert_eq!(m.get(4_600), None);
+        // Slot 0 is a slot like any other.
+        m.insert(0, 0);
+        assert_eq!(m.get(0), Some(0));
+    }
 }
