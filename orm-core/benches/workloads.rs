@@ -1,6 +1,6 @@
 //! The session against hand-written rusqlite on the same schema, data and settings.
 //!
-//! `cargo bench --bench workloads` runs every workload 7 times and prints medians;
+//! `cargo bench --bench workloads` runs every workload 15 times and prints medians;
 //! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does;
 //! `-- --profile w1 orm [n]` runs one side of one workload (n times), for callgrind or perf. With
 //! `ORM_TEST_POSTGRES_URL` set, W1-W4 also run on PostgreSQL against the `postgres` crate.
@@ -500,7 +500,7 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let rounds = if quick { 1 } else { 7 };
+    let rounds = if quick { 1 } else { 15 };
     println!("SQLite, medians of {rounds} rounds; ratio = ORM time / raw rusqlite time");
 
     compare(
@@ -533,7 +533,7 @@ fn main() {
     }
 
     let scales: &[usize] = if quick { &[1, 10] } else { &[1, 10, 100] };
-    let w5_rounds = if quick { 1 } else { 3 };
+    let w5_rounds = if quick { 1 } else { 5 };
     println!("\nW5: W1 at scale, each run in its own process; memory = peak RSS growth per object");
     for &scale in scales {
         let users = USERS * scale;
