@@ -173,23 +173,42 @@ fn validate(db: &Session) -> Result<()> {
     Ok(())
 }
 
-/// An UPDATE to run: store, slot, changed columns.
+/// An UPDATE to run: store, slot, and where its changed columns are in [`Updates`].
 pub(crate) struct Update {
     store: usize,
     slot: u32,
+    columns: std::ops::Range<usize>,
+}
+
+/// The UPDATEs of a flush, their changed columns in one vector.
+pub(crate) struct Updates {
+    list: Vec<Update>,
     columns: Vec<usize>,
 }
 
+impl Updates {
+    fn columns(&self, u: &Update) -> &[usize] {
+        &self.columns[u.columns.clone()]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
 /// The columns of each persistent object that differ from its snapshot.
-fn changed_columns(db: &Session) -> Vec<Update> {
-    let mut out = Vec::new();
+fn changed_columns(db: &Session) -> Updates {
+    let mut out = Updates {
+        list: Vec::new(),
+        columns: Vec::new(),
+    };
     for (si, store) in db.stores.iter().enumerate() {
         let meta = store.meta();
         for &slot in store.marked_slots() {
             if store.state(slot) != State::Persistent {
                 continue;
             }
-            let mut columns = Vec::new();
+            let start = out.columns.len();
             for (c, col) in meta.columns.iter().enumerate() {
                 let changed = if let Some(r) = col.relation {
                     let now = db.normalize(meta.relations[r].target, store.foreign_key(slot, r));
@@ -206,14 +225,14 @@ fn changed_columns(db: &Session) -> Vec<Update> {
                         .is_none_or(|old| !old.as_ref().same_as(store.column(slot, c)))
                 };
                 if changed {
-                    columns.push(c);
+                    out.columns.push(c);
                 }
             }
-            if !columns.is_empty() {
-                out.push(Update {
+            if out.columns.len() > start {
+                out.list.push(Update {
                     store: si,
                     slot,
-                    columns,
+                    columns: start..out.columns.len(),
                 });
             }
         }
@@ -298,7 +317,7 @@ fn pending_key(
 }
 
 /// Reserves keys, sorts the new rows and runs every statement.
-fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Written> {
+fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Written> {
     let session = db.id;
     // Keys: explicit ones as given, the others reserved as the dialect says (after the highest
     // key under SQLite's write lock, or from the key's sequence), never colliding with them.
@@ -321,8 +340,9 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
         }
         // Keys that existing rows take in this flush are taken too.
         for u in updates
+            .list
             .iter()
-            .filter(|u| u.store == si && u.columns.contains(&meta.key))
+            .filter(|u| u.store == si && updates.columns(u).contains(&meta.key))
         {
             if let RawId::Stored(v) = store.key_id(u.slot) {
                 explicit_max = explicit_max.max(v);
@@ -405,12 +425,14 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
 
     // Updates of changed columns only; consecutive updates of the same columns run as one
     // prepared statement executed once per row.
-    for group in updates.chunk_by(|a, b| a.store == b.store && a.columns == b.columns) {
+    let same =
+        |a: &Update, b: &Update| a.store == b.store && updates.columns(a) == updates.columns(b);
+    for group in updates.list.chunk_by(same) {
         let store = &stores[group[0].store];
         let meta = store.meta();
         params.clear();
         for u in group {
-            for &c in &u.columns {
+            for &c in updates.columns(u) {
                 params.push(column_value(&plan, u.store, u.slot, c));
             }
             let key = store
@@ -418,8 +440,9 @@ fn write(db: &mut Session, targets: &Targets, updates: &[Update]) -> Result<Writ
                 .map_or(ValueRef::Null, Value::as_ref);
             params.push(key);
         }
-        let text = update_sql(conn, meta, &group[0].columns);
-        conn.execute_many(&text, &params, group[0].columns.len() + 1)?;
+        let columns = updates.columns(&group[0]);
+        let text = update_sql(conn, meta, columns);
+        conn.execute_many(&text, &params, columns.len() + 1)?;
     }
 
     // Keys left NULL to break a cycle are set now that every row exists.
@@ -692,7 +715,7 @@ fn model_order(plan: &Plan<'_>) -> Vec<usize> {
 
 /// Gives the inserted objects their keys, replaces every pending id with the key it stands
 /// for, and moves updated rows' snapshots to the rollback journal.
-fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates: &[Update]) {
+fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates: &Updates) {
     let keys: &[Vec<i64>] = written.map_or(&[], |w| &w.keys);
     let pending_fks = |db: &Session, si: usize, slot: u32, fks: &mut Vec<(usize, RawId)>| {
         fks.clear();
@@ -715,7 +738,7 @@ fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates
             db.stores[si].apply_insert(slot, key, &fks);
         }
     }
-    for u in updates {
+    for u in &updates.list {
         db.stores[u.store].apply_update(u.slot);
     }
     // Every stored object taken mutably, updated or not, may hold a pending id.

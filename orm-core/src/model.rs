@@ -193,7 +193,7 @@ pub trait RawRow {
     fn value(&self, index: usize, ty: SqlType) -> std::result::Result<ValueRef<'_>, String>;
 }
 
-impl RawRow for Box<[crate::value::Value]> {
+impl RawRow for &[crate::value::Value] {
     fn value(&self, index: usize, _ty: SqlType) -> std::result::Result<ValueRef<'_>, String> {
         self.get(index)
             .map(|v| v.as_ref())

@@ -141,19 +141,40 @@ pub enum State {
     Discarded,
 }
 
-/// The values of an object as the database holds them, and its foreign keys.
+/// The values of an object as the database holds them, and its foreign keys, in one
+/// allocation (plus one for foreign keys that are pending ids, which is rare).
 #[derive(Clone, Debug)]
 pub(crate) struct Snapshot {
-    /// Column values (empty for a new object, which has no row yet).
-    pub(crate) values: Box<[Value]>,
-    /// The foreign key of each relation (`Unset` for has-many).
-    pub(crate) fks: Box<[RawId]>,
+    /// Column values (none for a new object, which has no row yet), then, unless `pending`
+    /// holds them, the foreign key of each relation (`I64` if stored, else `NULL`).
+    values: Box<[Value]>,
+    /// How many column values `values` starts with.
+    columns: usize,
+    /// Every relation's foreign key, when one of them is a pending id.
+    pending: Option<Box<[RawId]>>,
+}
+
+impl Snapshot {
+    /// The column values (empty for a new object).
+    pub(crate) fn columns(&self) -> &[Value] {
+        &self.values[..self.columns]
+    }
+
+    /// The foreign key of relation `rel` (`Unset` for has-many).
+    pub(crate) fn fk(&self, rel: usize) -> RawId {
+        if let Some(p) = &self.pending {
+            return p[rel];
+        }
+        match self.values[self.columns + rel] {
+            Value::I64(v) => RawId::Stored(v),
+            _ => RawId::Unset,
+        }
+    }
 }
 
 pub(crate) struct Slot<T> {
     pub(crate) obj: Option<T>,
     pub(crate) state: State,
-    pub(crate) snapshot: Option<Box<Snapshot>>,
     /// In `Store::marked` since the last flush.
     marked: bool,
     /// Added (or first inserted) since the last commit.
@@ -169,6 +190,9 @@ pub struct Store<T: Model> {
     /// The parent each relation's loaded collection holds this object under, when the
     /// session moved it since the snapshot (see `AnyStore::linked_fk`).
     linked: HashMap<u32, Box<[RawId]>>,
+    /// The values of each marked object when it was first taken mutably since the last
+    /// flush (only marked objects have one).
+    snapshots: HashMap<u32, Snapshot>,
     /// New objects, in the order they were added.
     pub(crate) new: Vec<u32>,
     /// Objects taken mutably since the last flush.
@@ -176,7 +200,7 @@ pub struct Store<T: Model> {
     /// Slots added or inserted since the last commit.
     pub(crate) added: Vec<u32>,
     /// Database values of rows updated since the last commit, as they were at that commit.
-    pub(crate) journal: Vec<(u32, Box<Snapshot>)>,
+    pub(crate) journal: Vec<(u32, Snapshot)>,
     /// New objects added with an explicit key, so children can find them before the flush.
     pending_keys: HashMap<KeyValue, u32>,
 }
@@ -187,6 +211,7 @@ impl<T: Model> Store<T> {
             slots: Vec::new(),
             identity: Identity::default(),
             linked: HashMap::default(),
+            snapshots: HashMap::default(),
             new: Vec::new(),
             marked: Vec::new(),
             added: Vec::new(),
@@ -199,28 +224,37 @@ impl<T: Model> Store<T> {
         self.slots.get(slot as usize).and_then(|s| s.obj.as_ref())
     }
 
-    fn take_snapshot(obj: &T, state: State) -> Box<Snapshot> {
+    fn take_snapshot(obj: &T, state: State) -> Snapshot {
         let meta = T::META;
-        let values = if state == State::Persistent {
-            (0..meta.columns.len())
-                .map(|c| match meta.columns[c].relation {
-                    Some(rel) => raw_value(obj.foreign_key(rel)),
-                    None if c == meta.key && meta.key_kind == KeyKind::Generated => {
-                        raw_value(obj.key_id())
-                    }
-                    None => obj.column(c).into_owned(),
-                })
-                .collect()
+        let columns = if state == State::Persistent {
+            meta.columns.len()
         } else {
-            Box::default()
+            0
         };
-        let fks = (0..meta.relations.len())
-            .map(|r| match meta.relations[r].kind {
-                RelationKind::BelongsTo { .. } => obj.foreign_key(r),
-                RelationKind::HasMany => RawId::Unset,
-            })
-            .collect();
-        Box::new(Snapshot { values, fks })
+        let fk = |r: usize| match meta.relations[r].kind {
+            RelationKind::BelongsTo { .. } => obj.foreign_key(r),
+            RelationKind::HasMany => RawId::Unset,
+        };
+        let pending = (0..meta.relations.len())
+            .any(|r| matches!(fk(r), RawId::Pending { .. }))
+            .then(|| (0..meta.relations.len()).map(fk).collect());
+        let fks = if pending.is_some() {
+            0
+        } else {
+            meta.relations.len()
+        };
+        let mut values = Vec::with_capacity(columns + fks);
+        values.extend((0..columns).map(|c| match meta.columns[c].relation {
+            Some(rel) => raw_value(obj.foreign_key(rel)),
+            None if c == meta.key && meta.key_kind == KeyKind::Generated => raw_value(obj.key_id()),
+            None => obj.column(c).into_owned(),
+        }));
+        values.extend((0..fks).map(|r| raw_value(fk(r))));
+        Snapshot {
+            values: values.into_boxed_slice(),
+            columns,
+            pending,
+        }
     }
 
     /// Marks a slot as possibly changed, snapshotting it first; returns the object.
@@ -229,9 +263,10 @@ impl<T: Model> Store<T> {
         let obj = s.obj.as_mut()?;
         if !s.marked {
             s.marked = true;
-            if s.snapshot.is_none() {
-                s.snapshot = Some(Self::take_snapshot(obj, s.state));
-            }
+            let state = s.state;
+            self.snapshots
+                .entry(slot)
+                .or_insert_with(|| Self::take_snapshot(obj, state));
             self.marked.push(slot);
         }
         Some(obj)
@@ -246,7 +281,6 @@ impl<T: Model> Store<T> {
         self.slots.push(Slot {
             obj: Some(obj),
             state: State::New,
-            snapshot: None,
             marked: false,
             since_commit: true,
             journaled: false,
@@ -298,7 +332,6 @@ impl<T: Model> Store<T> {
         slots.push(Slot {
             obj: Some(obj),
             state: State::Persistent,
-            snapshot: None,
             marked: false,
             since_commit: false,
             journaled: false,
@@ -411,16 +444,10 @@ impl<T: Model> AnyStore for Store<T> {
         self.obj(slot).map_or(RawId::Unset, |o| o.foreign_key(rel))
     }
     fn snapshot_fk(&self, slot: u32, rel: usize) -> Option<RawId> {
-        let s = self.slots.get(slot as usize)?.snapshot.as_ref()?;
-        Some(s.fks[rel])
+        Some(self.snapshots.get(&slot)?.fk(rel))
     }
     fn snapshot_value(&self, slot: u32, col: usize) -> Option<&Value> {
-        self.slots
-            .get(slot as usize)?
-            .snapshot
-            .as_ref()?
-            .values
-            .get(col)
+        self.snapshots.get(&slot)?.columns().get(col)
     }
     fn lookup(&self, key: &KeyValue) -> Option<u32> {
         self.identity.get(key).or_else(|| {
@@ -437,8 +464,8 @@ impl<T: Model> AnyStore for Store<T> {
         if let Some(l) = self.linked.get(&slot) {
             return l[rel];
         }
-        if let Some(snap) = &s.snapshot {
-            return snap.fks[rel];
+        if let Some(snap) = self.snapshots.get(&slot) {
+            return snap.fk(rel);
         }
         s.obj.as_ref().map_or(RawId::Unset, |o| o.foreign_key(rel))
     }
@@ -487,19 +514,19 @@ impl<T: Model> AnyStore for Store<T> {
             obj.set_foreign_key(rel, id);
         }
         s.state = State::Persistent;
-        s.snapshot = None;
+        self.snapshots.remove(&slot);
         if let Some(k) = Self::key_of(obj) {
             self.identity.insert(k, slot);
         }
     }
     fn apply_update(&mut self, slot: u32) {
         let s = &mut self.slots[slot as usize];
-        let (Some(obj), Some(snap)) = (s.obj.as_ref(), s.snapshot.take()) else {
+        let (Some(obj), Some(snap)) = (s.obj.as_ref(), self.snapshots.remove(&slot)) else {
             return;
         };
         // A key that changed moves in the identity map.
         let old = snap
-            .values
+            .columns()
             .get(T::META.key)
             .and_then(|v| KeyValue::from_ref(v.as_ref()));
         let new = Self::key_of(obj);
@@ -519,7 +546,7 @@ impl<T: Model> AnyStore for Store<T> {
             let s = &mut self.slots[slot as usize];
             // Every marked object is stored now (the new ones were inserted).
             s.marked = false;
-            s.snapshot = None;
+            self.snapshots.remove(&slot);
             self.linked.remove(&slot);
         }
         self.marked.clear();
@@ -544,7 +571,7 @@ impl<T: Model> AnyStore for Store<T> {
             let s = &mut self.slots[slot as usize];
             s.obj = None;
             s.state = State::Discarded;
-            s.snapshot = None;
+            self.snapshots.remove(&slot);
             s.marked = false;
             s.since_commit = false;
         }
@@ -554,18 +581,18 @@ impl<T: Model> AnyStore for Store<T> {
         let restores = self
             .marked
             .iter()
-            .filter_map(|&slot| Some((slot, self.slots[slot as usize].snapshot.clone()?)))
+            .filter_map(|&slot| Some((slot, self.snapshots.get(&slot)?.clone())))
             .chain(journal)
             .collect::<Vec<_>>();
         for (slot, snap) in restores {
             let s = &mut self.slots[slot as usize];
             s.journaled = false;
-            if s.state != State::Persistent || snap.values.is_empty() {
+            if s.state != State::Persistent || snap.columns().is_empty() {
                 continue;
             }
             let old = s.obj.as_ref().and_then(Self::key_of);
             self.forget_key(old, slot);
-            let obj = T::from_row(&mut RowReader::new(&snap.values, T::META))?;
+            let obj = T::from_row(&mut RowReader::new(&snap.columns(), T::META))?;
             if let Some(k) = Self::key_of(&obj) {
                 self.identity.insert(k, slot);
             }
@@ -574,7 +601,7 @@ impl<T: Model> AnyStore for Store<T> {
         for &slot in &self.marked {
             let s = &mut self.slots[slot as usize];
             s.marked = false;
-            s.snapshot = None;
+            self.snapshots.remove(&slot);
             self.linked.remove(&slot);
         }
         self.marked.clear();
