@@ -341,22 +341,30 @@ fn check_updated(path: &Path) {
 fn w4_raw() -> Duration {
     let t = TempDb::filled(USERS);
     let mut c = raw_connection(&t.path);
-    // Loaded first, as the ORM side loads its objects first.
-    let ids: Vec<i64> = c
-        .prepare("SELECT \"id\" FROM \"product\" ORDER BY \"id\" LIMIT ?1")
+    // Every product loaded first, as the ORM side loads its objects.
+    let mut products: Vec<RawProduct> = c
+        .prepare("SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"")
         .unwrap()
-        .query_map([UPDATES as i64], |r| r.get(0))
+        .query_map([], |r| {
+            Ok(RawProduct {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                user_id: r.get(2)?,
+            })
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
+    assert_eq!(products[0].user_id, 1);
     let start = Instant::now();
     let tx = c.transaction().unwrap();
     {
         let mut update = tx
             .prepare_cached("UPDATE \"product\" SET \"name\" = ?1 WHERE \"id\" = ?2")
             .unwrap();
-        for &id in &ids {
-            update.execute(rusqlite::params![renamed(id), id]).unwrap();
+        for p in &mut products[..UPDATES] {
+            p.name = renamed(p.id);
+            update.execute(rusqlite::params![p.name, p.id]).unwrap();
         }
     }
     tx.commit().unwrap();
@@ -758,22 +766,28 @@ mod pg {
     pub fn w4_raw(admin: &str) -> Duration {
         let t = PgDb::filled(admin, USERS);
         let mut c = t.raw();
-        let ids: Vec<i64> = c
+        let mut products: Vec<RawProduct> = c
             .query(
-                "SELECT \"id\" FROM \"product\" ORDER BY \"id\" LIMIT $1",
-                &[&(UPDATES as i64)],
+                "SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"",
+                &[],
             )
             .unwrap()
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| RawProduct {
+                id: r.get(0),
+                name: r.get(1),
+                user_id: r.get(2),
+            })
             .collect();
+        assert_eq!(products[0].user_id, 1);
         let start = Instant::now();
         let mut tx = c.transaction().unwrap();
         let update = tx
             .prepare("UPDATE \"product\" SET \"name\" = $1 WHERE \"id\" = $2")
             .unwrap();
-        for id in &ids {
-            tx.execute(&update, &[&renamed(*id), id]).unwrap();
+        for p in &mut products[..UPDATES] {
+            p.name = renamed(p.id);
+            tx.execute(&update, &[&p.name, &p.id]).unwrap();
         }
         tx.commit().unwrap();
         let time = start.elapsed();
