@@ -183,23 +183,13 @@ struct RawProduct {
     user_id: i64,
 }
 
-fn w2_raw(t: &TempDb) -> Duration {
-    let c = raw_connection(&t.path);
-    let start = Instant::now();
-    let users: Vec<RawUser> = c
-        .prepare_cached("SELECT \"id\", \"name\" FROM \"user\" ORDER BY \"id\"")
-        .unwrap()
-        .query_map([], |r| {
-            Ok(RawUser {
-                id: r.get(0)?,
-                name: r.get(1)?,
-            })
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let products: Vec<RawProduct> = c
-        .prepare_cached("SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"")
+/// Every user, in key order (both backends).
+const USERS_SQL: &str = "SELECT \"id\", \"name\" FROM \"user\" ORDER BY \"id\"";
+/// Every product, in key order (both backends).
+const PRODUCTS_SQL: &str = "SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"";
+
+fn raw_products(c: &rusqlite::Connection) -> Vec<RawProduct> {
+    c.prepare_cached(PRODUCTS_SQL)
         .unwrap()
         .query_map([], |r| {
             Ok(RawProduct {
@@ -210,11 +200,15 @@ fn w2_raw(t: &TempDb) -> Duration {
         })
         .unwrap()
         .collect::<Result<_, _>>()
-        .unwrap();
-    let time = start.elapsed();
+        .unwrap()
+}
+
+/// What W2's raw side read, on either database.
+fn check_raw_load(users: &[RawUser], products: &[RawProduct]) {
     assert_eq!(users.len(), USERS);
     assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
-    assert_eq!(users[7].name, user_name(7));
+    assert_eq!((users[7].id, users[7].name.as_str()), (8, "user 7"));
+    assert_eq!(users[USERS - 1].id, USERS as i64);
     let last = &products[products.len() - 1];
     assert_eq!(
         (last.id, last.user_id, last.name.as_str()),
@@ -224,7 +218,26 @@ fn w2_raw(t: &TempDb) -> Duration {
             product_name(USERS - 1, PRODUCTS_PER_USER - 1).as_str()
         )
     );
-    assert_eq!(users[USERS - 1].id, USERS as i64);
+}
+
+fn w2_raw(t: &TempDb) -> Duration {
+    let c = raw_connection(&t.path);
+    let start = Instant::now();
+    let users: Vec<RawUser> = c
+        .prepare_cached(USERS_SQL)
+        .unwrap()
+        .query_map([], |r| {
+            Ok(RawUser {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let products = raw_products(&c);
+    let time = start.elapsed();
+    check_raw_load(&users, &products);
     time
 }
 
@@ -342,19 +355,7 @@ fn w4_raw() -> Duration {
     let t = TempDb::filled(USERS);
     let mut c = raw_connection(&t.path);
     // Every product loaded first, as the ORM side loads its objects.
-    let mut products: Vec<RawProduct> = c
-        .prepare("SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"")
-        .unwrap()
-        .query_map([], |r| {
-            Ok(RawProduct {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                user_id: r.get(2)?,
-            })
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let mut products = raw_products(&c);
     assert_eq!(products[0].user_id, 1);
     let start = Instant::now();
     let tx = c.transaction().unwrap();
@@ -678,14 +679,25 @@ mod pg {
         time
     }
 
+    fn products<Q: postgres::ToStatement + ?Sized>(
+        c: &mut postgres::Client,
+        query: &Q,
+    ) -> Vec<RawProduct> {
+        c.query(query, &[])
+            .unwrap()
+            .iter()
+            .map(|r| RawProduct {
+                id: r.get(0),
+                name: r.get(1),
+                user_id: r.get(2),
+            })
+            .collect()
+    }
+
     pub fn w2_raw(t: &PgDb) -> Duration {
         let mut c = t.raw();
-        let users_sql = c
-            .prepare("SELECT \"id\", \"name\" FROM \"user\" ORDER BY \"id\"")
-            .unwrap();
-        let products_sql = c
-            .prepare("SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"")
-            .unwrap();
+        let users_sql = c.prepare(USERS_SQL).unwrap();
+        let products_sql = c.prepare(PRODUCTS_SQL).unwrap();
         let start = Instant::now();
         let users: Vec<RawUser> = c
             .query(&users_sql, &[])
@@ -696,24 +708,9 @@ mod pg {
                 name: r.get(1),
             })
             .collect();
-        let products: Vec<RawProduct> = c
-            .query(&products_sql, &[])
-            .unwrap()
-            .iter()
-            .map(|r| RawProduct {
-                id: r.get(0),
-                name: r.get(1),
-                user_id: r.get(2),
-            })
-            .collect();
+        let products = products(&mut c, &products_sql);
         let time = start.elapsed();
-        assert_eq!(users.len(), USERS);
-        assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
-        assert_eq!((users[7].id, users[7].name.as_str()), (8, "user 7"));
-        let last = &products[products.len() - 1];
-        assert_eq!(last.user_id, USERS as i64);
-        assert_eq!(last.id, (USERS * PRODUCTS_PER_USER) as i64);
-        assert_eq!(last.name, product_name(USERS - 1, PRODUCTS_PER_USER - 1));
+        check_raw_load(&users, &products);
         time
     }
 
@@ -766,19 +763,7 @@ mod pg {
     pub fn w4_raw(admin: &str) -> Duration {
         let t = PgDb::filled(admin, USERS);
         let mut c = t.raw();
-        let mut products: Vec<RawProduct> = c
-            .query(
-                "SELECT \"id\", \"name\", \"user_id\" FROM \"product\" ORDER BY \"id\"",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| RawProduct {
-                id: r.get(0),
-                name: r.get(1),
-                user_id: r.get(2),
-            })
-            .collect();
+        let mut products = products(&mut c, PRODUCTS_SQL);
         assert_eq!(products[0].user_id, 1);
         let start = Instant::now();
         let mut tx = c.transaction().unwrap();

@@ -19,21 +19,13 @@ pub trait Connection {
     /// The SQL dialect of this database.
     fn dialect(&self) -> &'static dyn Dialect;
     /// Runs a statement (prepared once and cached) and returns the rows it changed.
-    fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize>;
-    /// Runs a statement once for each `row_len` parameters of `params` (prepared once), and
-    /// returns the rows it changed in all.
-    fn execute_many(
-        &mut self,
-        sql: &str,
-        params: &[ValueRef<'_>],
-        row_len: usize,
-    ) -> Result<usize> {
-        let mut changed = 0;
-        for row in params.chunks(row_len.max(1)) {
-            changed += self.execute(sql, row)?;
-        }
-        Ok(changed)
+    fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
+        self.execute_many(sql, params, params.len())
     }
+    /// Runs a statement (prepared once and cached) once for each `row_len` parameters of
+    /// `params` (see [`rows`]), and returns the rows it changed in all.
+    fn execute_many(&mut self, sql: &str, params: &[ValueRef<'_>], row_len: usize)
+        -> Result<usize>;
     /// Runs a query (prepared once and cached), calling `each` for every row.
     fn query(
         &mut self,
@@ -49,6 +41,13 @@ pub trait Connection {
     fn last_failure_reached_database(&self) -> bool {
         true
     }
+}
+
+/// The parameters of each execution of [`Connection::execute_many`]: `params` cut into rows
+/// of `row_len`, or one execution without parameters when `row_len` is 0.
+pub fn rows(params_len: usize, row_len: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let n = params_len.checked_div(row_len).unwrap_or(1);
+    (0..n).map(move |i| i * row_len..(i + 1) * row_len)
 }
 
 /// Opens the connection a URL names (see [`Session::connect`](crate::Session::connect)).
@@ -229,8 +228,8 @@ impl Conn {
             // Row by row, so that the log holds only the statements that ran (each is still
             // prepared once: the driver caches it).
             let mut changed = 0;
-            for row in params.chunks(row_len.max(1)) {
-                changed += self.execute(sql, row)?;
+            for row in rows(params.len(), row_len) {
+                changed += self.execute(sql, &params[row])?;
             }
             return Ok(changed);
         }

@@ -197,17 +197,6 @@ impl Connection for PostgresConnection {
         &Postgres
     }
 
-    fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
-        let stmt = self.prepare(sql, params)?;
-        let binds: Vec<Bind<'_>> = params.iter().map(|v| Bind(*v)).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = binds.iter().map(|b| b as _).collect();
-        let n = self
-            .client
-            .execute(&stmt, &refs)
-            .map_err(|e| self.failed(e, sql, params))?;
-        Ok(n as usize)
-    }
-
     fn execute_many(
         &mut self,
         sql: &str,
@@ -218,14 +207,11 @@ impl Connection for PostgresConnection {
         let binds: Vec<Bind<'_>> = params.iter().map(|v| Bind(*v)).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = binds.iter().map(|b| b as _).collect();
         let mut changed = 0;
-        for (row, refs) in params
-            .chunks(row_len.max(1))
-            .zip(refs.chunks(row_len.max(1)))
-        {
+        for row in super::rows(params.len(), row_len) {
             changed += self
                 .client
-                .execute(&stmt, refs)
-                .map_err(|e| self.failed(e, sql, row))?;
+                .execute(&stmt, &refs[row.clone()])
+                .map_err(|e| self.failed(e, sql, &params[row]))?;
         }
         Ok(changed as usize)
     }

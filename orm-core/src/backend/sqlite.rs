@@ -128,15 +128,6 @@ impl Connection for SqliteConnection {
         &Sqlite
     }
 
-    fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(sql)
-            .map_err(|e| db_error(e, sql, params))?;
-        stmt.execute(rusqlite::params_from_iter(params.iter().map(|v| Bind(*v))))
-            .map_err(|e| db_error(e, sql, params))
-    }
-
     fn execute_many(
         &mut self,
         sql: &str,
@@ -148,7 +139,8 @@ impl Connection for SqliteConnection {
             .prepare_cached(sql)
             .map_err(|e| db_error(e, sql, params))?;
         let mut changed = 0;
-        for row in params.chunks(row_len.max(1)) {
+        for row in super::rows(params.len(), row_len) {
+            let row = &params[row];
             changed += stmt
                 .execute(rusqlite::params_from_iter(row.iter().map(|v| Bind(*v))))
                 .map_err(|e| db_error(e, sql, row))?;

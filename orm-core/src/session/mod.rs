@@ -168,10 +168,7 @@ impl Session {
             }
             return result;
         }
-        let ended = match result {
-            Ok(()) => self.conn.execute_batch("COMMIT"),
-            Err(e) => Err(e),
-        };
+        let ended = result.and_then(|()| self.conn.execute_batch("COMMIT"));
         if ended.is_err() {
             // Also after a failed COMMIT, which SQLite leaves open (deferred foreign keys).
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -523,11 +520,9 @@ impl Session {
             if let Err(e) = self.conn.execute_batch("COMMIT") {
                 if self.conn.dialect().error_aborts_transaction() {
                     // PostgreSQL ended the transaction: the session goes back to the last
-                    // commit, as the database did.
+                    // commit, as the database did (no ROLLBACK to send).
                     self.conn.end_transaction();
-                    for s in &mut self.stores {
-                        s.rollback()?;
-                    }
+                    self.rollback()?;
                 }
                 return Err(e);
             }
@@ -569,7 +564,7 @@ impl Connection for Closed {
     fn dialect(&self) -> &'static dyn crate::sql::Dialect {
         &crate::sql::Sqlite
     }
-    fn execute(&mut self, _: &str, _: &[ValueRef<'_>]) -> Result<usize> {
+    fn execute_many(&mut self, _: &str, _: &[ValueRef<'_>], _: usize) -> Result<usize> {
         unreachable!("the session was consumed")
     }
     fn query(

@@ -300,43 +300,29 @@ impl<T: Model> Store<T> {
                 field: meta.key_column().field,
                 message,
             })?;
-        // The common case, an integer key: one probe of the integer map, and the key is not
-        // read again.
-        if let ValueRef::I64(k) = value {
-            if let Some(slot) = self.identity.ints.get(k) {
-                return Ok(slot);
-            }
-            let obj = if meta.key_kind == KeyKind::Generated {
-                T::from_row(&mut RowReader::with_key(row, meta, k))?
-            } else {
-                T::from_row(&mut RowReader::new(row, meta))?
-            };
-            let slot = Self::push_loaded(&mut self.slots, obj);
-            self.identity.ints.insert(k, slot);
-            return Ok(slot);
-        }
         let key = KeyValue::from_ref(value);
         if let Some(slot) = key.as_ref().and_then(|k| self.identity.get(k)) {
             return Ok(slot);
         }
-        let obj = T::from_row(&mut RowReader::new(row, meta))?;
-        let slot = Self::push_loaded(&mut self.slots, obj);
-        if let Some(k) = key {
-            self.identity.insert(k, slot);
-        }
-        Ok(slot)
-    }
-
-    fn push_loaded(slots: &mut Vec<Slot<T>>, obj: T) -> u32 {
-        let slot = slots.len() as u32;
-        slots.push(Slot {
+        // A generated key was just read: the object takes it rather than decoding it again.
+        let obj = match key {
+            Some(KeyValue::Int(k)) if meta.key_kind == KeyKind::Generated => {
+                T::from_row(&mut RowReader::with_key(row, meta, k))?
+            }
+            _ => T::from_row(&mut RowReader::new(row, meta))?,
+        };
+        let slot = self.slots.len() as u32;
+        self.slots.push(Slot {
             obj: Some(obj),
             state: State::Persistent,
             marked: false,
             since_commit: false,
             journaled: false,
         });
-        slot
+        if let Some(k) = key {
+            self.identity.insert(k, slot);
+        }
+        Ok(slot)
     }
 
     /// Takes `key` out of the identity map if it still names `slot`.
