@@ -299,23 +299,33 @@ pub fn create_table(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -
             out.push_str(" UNIQUE");
         }
     }
-    for r in meta.relations {
-        if let RelationKind::BelongsTo { column, .. } = r.kind {
-            let target = (r.target)();
-            if !inline_reference(d, meta, target, created) {
-                continue;
-            }
-            out.push_str(", FOREIGN KEY (");
-            d.quote(meta.columns[column].name, &mut out);
-            out.push_str(") REFERENCES ");
-            d.quote(target.table, &mut out);
-            out.push_str(" (");
-            d.quote(target.key_column().name, &mut out);
-            out.push(')');
+    for (column, target) in references(meta) {
+        if inline_reference(d, meta, target, created) {
+            out.push_str(", ");
+            foreign_key(d, column, target, &mut out);
         }
     }
     out.push(')');
     out
+}
+
+/// The `belongs_to` references of a model: (column name, model referenced).
+fn references(meta: &ModelMeta) -> impl Iterator<Item = (&'static str, &'static ModelMeta)> + '_ {
+    meta.relations.iter().filter_map(|r| match r.kind {
+        RelationKind::BelongsTo { column, .. } => Some((meta.columns[column].name, (r.target)())),
+        RelationKind::HasMany => None,
+    })
+}
+
+/// `FOREIGN KEY (column) REFERENCES target (key)`.
+fn foreign_key(d: &dyn Dialect, column: &str, target: &ModelMeta, out: &mut String) {
+    out.push_str("FOREIGN KEY (");
+    d.quote(column, out);
+    out.push_str(") REFERENCES ");
+    d.quote(target.table, out);
+    out.push_str(" (");
+    d.quote(target.key_column().name, out);
+    out.push(')');
 }
 
 /// The name of the foreign-key constraint on `table.column`: `{table}_{column}_fkey`, or,
@@ -351,51 +361,33 @@ fn inline_reference(
 /// [`create_table`] left out, given the tables created before it; nothing if the constraint
 /// already exists.
 pub fn add_foreign_keys(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in meta.relations {
-        if let RelationKind::BelongsTo { column, .. } = r.kind {
-            let target = (r.target)();
-            if inline_reference(d, meta, target, created) {
-                continue;
-            }
-            let name = meta.columns[column].name;
+    references(meta)
+        .filter(|&(_, target)| !inline_reference(d, meta, target, created))
+        .map(|(column, target)| {
             let mut sql = String::from("ALTER TABLE ");
             d.quote(meta.table, &mut sql);
             sql.push_str(" ADD CONSTRAINT ");
-            d.quote(&constraint_name(meta.table, name), &mut sql);
-            sql.push_str(" FOREIGN KEY (");
-            d.quote(name, &mut sql);
-            sql.push_str(") REFERENCES ");
-            d.quote(target.table, &mut sql);
-            sql.push_str(" (");
-            d.quote(target.key_column().name, &mut sql);
-            sql.push(')');
-            out.push(d.ignore_if_exists(sql));
-        }
-    }
-    out
+            d.quote(&constraint_name(meta.table, column), &mut sql);
+            sql.push(' ');
+            foreign_key(d, column, target, &mut sql);
+            d.ignore_if_exists(sql)
+        })
+        .collect()
 }
 
 /// `ALTER TABLE .. DROP CONSTRAINT IF EXISTS` for the references [`add_foreign_keys`] adds,
 /// so that tables in a reference cycle can be dropped.
 pub fn drop_foreign_keys(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in meta.relations {
-        if let RelationKind::BelongsTo { column, .. } = r.kind {
-            if inline_reference(d, meta, (r.target)(), created) {
-                continue;
-            }
+    references(meta)
+        .filter(|&(_, target)| !inline_reference(d, meta, target, created))
+        .map(|(column, _)| {
             let mut sql = String::from("ALTER TABLE IF EXISTS ");
             d.quote(meta.table, &mut sql);
             sql.push_str(" DROP CONSTRAINT IF EXISTS ");
-            d.quote(
-                &constraint_name(meta.table, meta.columns[column].name),
-                &mut sql,
-            );
-            out.push(sql);
-        }
-    }
-    out
+            d.quote(&constraint_name(meta.table, column), &mut sql);
+            sql
+        })
+        .collect()
 }
 
 /// `CREATE INDEX IF NOT EXISTS` for each indexed column (and every foreign key).
