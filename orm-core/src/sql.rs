@@ -145,7 +145,13 @@ impl Dialect for Postgres {
         true
     }
     fn ignore_if_exists(&self, ddl: String) -> String {
-        format!("DO $orm$ BEGIN {ddl}; EXCEPTION WHEN duplicate_object THEN NULL; END $orm$")
+        // A dollar-quote tag that the statement does not contain, so no identifier in it can
+        // end the quoted body early.
+        let tag = (0u32..)
+            .map(|i| format!("$orm{i}$"))
+            .find(|tag| !ddl.contains(tag.as_str()))
+            .expect("a tag the statement does not contain");
+        format!("DO {tag} BEGIN {ddl}; EXCEPTION WHEN duplicate_object THEN NULL; END {tag}")
     }
 }
 

@@ -104,9 +104,9 @@ fn postgres_adds_references_to_later_tables_afterwards() {
     assert_eq!(
         sql::add_foreign_keys(&Postgres, Team::META, &[]),
         [
-            "DO $orm$ BEGIN ALTER TABLE \"team\" ADD CONSTRAINT \"team_captain_id_fkey\" \
+            "DO $orm0$ BEGIN ALTER TABLE \"team\" ADD CONSTRAINT \"team_captain_id_fkey\" \
           FOREIGN KEY (\"captain_id\") REFERENCES \"member\" (\"id\"); \
-          EXCEPTION WHEN duplicate_object THEN NULL; END $orm$"
+          EXCEPTION WHEN duplicate_object THEN NULL; END $orm0$"
         ]
     );
     assert!(sql::add_foreign_keys(&Postgres, Team::META, &[Member::META]).is_empty());

@@ -1,10 +1,12 @@
-//! SQLite through rusqlite: WAL, foreign keys always on, cached prepared statements.
+//! SQLite through rusqlite: WAL, foreign keys always on, double-quoted strings off, cached
+//! prepared statements.
 
 use super::Connection;
 use crate::error::{DbErrorKind, Error, Params, Result};
 use crate::model::RawRow;
 use crate::sql::{Dialect, Sqlite};
 use crate::value::{SqlType, ValueRef};
+use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef as SqliteRef};
 
 /// SQLite through rusqlite; foreign keys are enforced on every connection.
@@ -42,6 +44,14 @@ impl SqliteConnection {
                 message: "this SQLite build cannot enforce foreign keys".into(),
                 source: "PRAGMA foreign_keys stayed off".into(),
             });
+        }
+        // A double-quoted name that matches no column is an error, never a string literal
+        // (SQLite's legacy fallback would read a missing column as its own name).
+        for dqs in [
+            DbConfig::SQLITE_DBCONFIG_DQS_DML,
+            DbConfig::SQLITE_DBCONFIG_DQS_DDL,
+        ] {
+            conn.set_db_config(dqs, false).map_err(connect_error)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(connect_error)?;
