@@ -87,3 +87,90 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    /// Defect 10: `rollback()` returns loaded collections to their state at the last commit
+    /// (loaded, with the children they held then), not to "not loaded".
+    fn rollback_restores_collections_to_the_last_commit(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let ann = db.add(User::new("Ann"));
+        let bob = db.add(User::new("Bob"));
+        let a = db.add(Product::new("a", ann));
+        let b = db.add(Product::new("b", ann));
+        db.commit()?;
+        db.set(b, Product::user, bob)?;
+        let c = db.add(Product::new("c", ann));
+        db.flush()?;
+        db.append(bob, User::products, a)?;
+        db[ann].name = "Ann2".into();
+        assert_eq!(db[bob].products, [b, a]);
+        db.rollback()?;
+        assert!(db.try_get(c).is_none(), "c was discarded");
+        assert_eq!(db[ann].name, "Ann");
+        assert_eq!(db[ann].products, [a, b], "as at the commit, still loaded");
+        assert!(db[bob].products.is_loaded());
+        assert!(db[bob].products.is_empty());
+        assert_eq!((db[a].user, db[b].user), (db[ann].id, db[ann].id));
+        // The session goes on from there, in step with the database.
+        let d = db.add(Product::new("d", bob));
+        db.commit()?;
+        assert_eq!(db[bob].products, [d]);
+        assert_eq!(
+            t.rows("SELECT name, user_id FROM product ORDER BY id"),
+            table(&[&["a", "1"], &["b", "1"], &["d", "2"]])
+        );
+        Ok(())
+    }
+
+    /// Defect 10: a collection first loaded inside the rolled-back transaction was not loaded
+    /// at the last commit, and may hold rows that transaction wrote: it is unloaded again.
+    fn rollback_unloads_collections_loaded_since_the_commit(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let ann = db.add(User::new("Ann"));
+        db.add(Product::new("a", ann));
+        db.commit()?;
+        let mut db = t.open();
+        let ann = db.all::<User>()?[0];
+        let b = db.add(Product::new("b", ann));
+        db.flush()?;
+        assert_eq!(db.load(ann, User::products)?.len(), 2);
+        db.rollback()?;
+        assert!(db.try_get(b).is_none());
+        assert!(!db[ann].products.is_loaded());
+        assert_eq!(db.load(ann, User::products)?.len(), 1);
+        Ok(())
+    }
+}
+
+/// Defect 3 (PostgreSQL): the server ends the connection inside the session's transaction;
+/// `rollback()` still returns the session to the last commit, then reports the lost
+/// connection.
+#[test]
+fn rollback_after_a_lost_connection_restores_the_session() -> orm_core::Result<()> {
+    let Some(t) = TestDb::postgres() else {
+        return Ok(());
+    };
+    t.open().create_all::<All>()?;
+    let url = format!(
+        "{}%20-c%20idle_in_transaction_session_timeout%3D200",
+        t.url()
+    );
+    let mut db = Session::connect(&url)?;
+    let kept = db.add(User::new("kept"));
+    db.commit()?;
+    db[kept].name = "edited".into();
+    let lost = db.add(User::new("lost"));
+    db.flush()?;
+    assert!(!db.is_new(lost));
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    db.add(User::new("more"));
+    db.flush().expect_err("the server ended the connection");
+    db.rollback().expect_err("the connection is gone");
+    assert!(
+        db.try_get(lost).is_none(),
+        "the lost flush's object is discarded"
+    );
+    assert_eq!(db[kept].name, "kept");
+    assert_eq!(t.rows(r#"SELECT name FROM "user""#), table(&[&["kept"]]));
+    Ok(())
+}

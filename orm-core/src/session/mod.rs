@@ -536,15 +536,23 @@ impl Session {
 
     /// Discards the transaction: objects added since the last commit are discarded, and the
     /// others return to their values at the last commit.
+    ///
+    /// The session is restored whatever the database answers: if the `ROLLBACK` statement
+    /// fails (the connection was lost, say), its error is returned after the restore.
     pub fn rollback(&mut self) -> Result<()> {
-        if self.conn.in_transaction {
+        let ended = if self.conn.in_transaction {
             self.conn.end_transaction();
-            self.conn.execute_batch("ROLLBACK")?;
-        }
+            self.conn.execute_batch("ROLLBACK")
+        } else {
+            Ok(())
+        };
+        let session = self.id;
+        let mut restored = Ok(());
         for s in &mut self.stores {
-            s.rollback()?;
+            let r = s.rollback(session);
+            restored = restored.and(r);
         }
-        Ok(())
+        ended.and(restored)
     }
 
     pub(crate) fn begin(&mut self) -> Result<()> {

@@ -181,6 +181,8 @@ pub(crate) struct Slot<T> {
     pub(crate) since_commit: bool,
     /// Has an entry in `Store::journal`.
     journaled: bool,
+    /// Has an entry in `Store::collections_journal`.
+    collections_journaled: bool,
 }
 
 /// The objects of one model.
@@ -201,6 +203,9 @@ pub struct Store<T: Model> {
     pub(crate) added: Vec<u32>,
     /// Database values of rows updated since the last commit, as they were at that commit.
     pub(crate) journal: Vec<(u32, Snapshot)>,
+    /// The has-many collections of objects whose collections changed since the last commit,
+    /// as they were at that commit (`None`: not loaded), one entry per relation.
+    collections_journal: Vec<(u32, Box<[Option<Vec<u32>>]>)>,
     /// New objects added with an explicit key, so children can find them before the flush.
     pending_keys: HashMap<KeyValue, u32>,
 }
@@ -216,6 +221,7 @@ impl<T: Model> Store<T> {
             marked: Vec::new(),
             added: Vec::new(),
             journal: Vec::new(),
+            collections_journal: Vec::new(),
             pending_keys: HashMap::default(),
         }
     }
@@ -284,6 +290,7 @@ impl<T: Model> Store<T> {
             marked: false,
             since_commit: true,
             journaled: false,
+            collections_journaled: false,
         });
         self.new.push(slot);
         self.added.push(slot);
@@ -318,6 +325,7 @@ impl<T: Model> Store<T> {
             marked: false,
             since_commit: false,
             journaled: false,
+            collections_journaled: false,
         });
         if let Some(k) = key {
             self.identity.insert(k, slot);
@@ -392,8 +400,9 @@ pub trait AnyStore: Any {
     fn finish_flush(&mut self);
     /// After commit.
     fn finish_commit(&mut self);
-    /// After rollback: discard objects added since the commit, restore the others.
-    fn rollback(&mut self) -> Result<()>;
+    /// After rollback: discard objects added since the commit, restore the others and their
+    /// collections (whose handles are of `session`).
+    fn rollback(&mut self, session: u32) -> Result<()>;
 }
 
 impl<T: Model> AnyStore for Store<T> {
@@ -476,11 +485,21 @@ impl<T: Model> AnyStore for Store<T> {
         self.obj(slot).map(|o| o.collection(rel))
     }
     fn collection_mut(&mut self, slot: u32, rel: usize) -> Option<&mut dyn RawCollection> {
-        self.slots
-            .get_mut(slot as usize)?
-            .obj
-            .as_mut()
-            .map(|o| o.collection_mut(rel))
+        let s = self.slots.get_mut(slot as usize)?;
+        let obj = s.obj.as_mut()?;
+        // An object that was there at the last commit keeps its collections as they were
+        // then, for `rollback` (new objects are discarded by it instead).
+        if !s.since_commit && !s.collections_journaled {
+            s.collections_journaled = true;
+            let saved = (0..T::META.relations.len())
+                .map(|r| match T::META.relations[r].kind {
+                    RelationKind::HasMany => obj.collection(r).slots(),
+                    RelationKind::BelongsTo { .. } => None,
+                })
+                .collect();
+            self.collections_journal.push((slot, saved));
+        }
+        Some(obj.collection_mut(rel))
     }
     fn set_foreign_key(&mut self, slot: u32, rel: usize, id: RawId) {
         if let Some(obj) = self.mark(slot) {
@@ -546,8 +565,11 @@ impl<T: Model> AnyStore for Store<T> {
         for (slot, _) in self.journal.drain(..) {
             self.slots[slot as usize].journaled = false;
         }
+        for (slot, _) in self.collections_journal.drain(..) {
+            self.slots[slot as usize].collections_journaled = false;
+        }
     }
-    fn rollback(&mut self) -> Result<()> {
+    fn rollback(&mut self, session: u32) -> Result<()> {
         for slot in std::mem::take(&mut self.added) {
             let key = self.slots[slot as usize]
                 .obj
@@ -562,7 +584,9 @@ impl<T: Model> AnyStore for Store<T> {
             s.since_commit = false;
         }
         // Undo unflushed edits, then rows updated by flushes of this transaction: the journal
-        // holds their values at the commit, so it goes last.
+        // holds their values at the commit, so it goes last. Every object is restored even if
+        // one cannot be; the first failure is reported.
+        let mut result = Ok(());
         let journal = std::mem::take(&mut self.journal);
         let restores = self
             .marked
@@ -576,9 +600,23 @@ impl<T: Model> AnyStore for Store<T> {
             if s.state != State::Persistent || snap.columns().is_empty() {
                 continue;
             }
-            let old = s.obj.as_ref().and_then(Self::key_of);
-            self.forget_key(old, slot);
-            let obj = T::from_row(&mut RowReader::new(&snap.columns(), T::META))?;
+            let mut obj = match T::from_row(&mut RowReader::new(&snap.columns(), T::META)) {
+                Ok(obj) => obj,
+                Err(e) => {
+                    result = result.and(Err(e));
+                    continue;
+                }
+            };
+            let Some(old) = self.slots[slot as usize].obj.take() else {
+                continue;
+            };
+            // The collections stay (restored below where they changed).
+            for r in has_many::<T>() {
+                if let Some(children) = old.collection(r).slots() {
+                    obj.collection_mut(r).set_slots(session, &children);
+                }
+            }
+            self.forget_key(Self::key_of(&old), slot);
             if let Some(k) = Self::key_of(&obj) {
                 self.identity.insert(k, slot);
             }
@@ -593,21 +631,27 @@ impl<T: Model> AnyStore for Store<T> {
         self.marked.clear();
         self.new.clear();
         self.pending_keys.clear();
-        // Collections may name discarded objects: read them again on demand.
-        let has_many: Vec<usize> = (0..T::META.relations.len())
-            .filter(|&r| T::META.relations[r].kind == RelationKind::HasMany)
-            .collect();
-        if !has_many.is_empty() {
-            for s in &mut self.slots {
-                if let Some(obj) = s.obj.as_mut() {
-                    for &r in &has_many {
-                        obj.collection_mut(r).unload();
-                    }
+        // Collections changed since the commit go back to what they held then (which names
+        // no discarded object).
+        for (slot, saved) in std::mem::take(&mut self.collections_journal) {
+            let s = &mut self.slots[slot as usize];
+            s.collections_journaled = false;
+            let Some(obj) = s.obj.as_mut() else { continue };
+            for r in has_many::<T>() {
+                let c = obj.collection_mut(r);
+                match &saved[r] {
+                    Some(children) => c.set_slots(session, children),
+                    None => c.unload(),
                 }
             }
         }
-        Ok(())
+        result
     }
+}
+
+/// The has-many relations of `T`.
+fn has_many<T: Model>() -> impl Iterator<Item = usize> {
+    (0..T::META.relations.len()).filter(|&r| T::META.relations[r].kind == RelationKind::HasMany)
 }
 
 /// Creates the store of model `T` (the derive puts this in the model's metadata).
