@@ -172,6 +172,9 @@ impl Snapshot {
     }
 }
 
+/// The children of each has-many relation of one object (`None`: not loaded), by relation.
+type SavedCollections = Box<[Option<Vec<u32>>]>;
+
 pub(crate) struct Slot<T> {
     pub(crate) obj: Option<T>,
     pub(crate) state: State,
@@ -205,7 +208,7 @@ pub struct Store<T: Model> {
     pub(crate) journal: Vec<(u32, Snapshot)>,
     /// The has-many collections of objects whose collections changed since the last commit,
     /// as they were at that commit (`None`: not loaded), one entry per relation.
-    collections_journal: Vec<(u32, Box<[Option<Vec<u32>>]>)>,
+    collections_journal: Vec<(u32, SavedCollections)>,
     /// New objects added with an explicit key, so children can find them before the flush.
     pending_keys: HashMap<KeyValue, u32>,
 }
