@@ -152,6 +152,15 @@ pub enum Error {
         /// The tables of the cycle, in order.
         tables: Vec<&'static str>,
     },
+    /// An UPDATE matched no row: another program deleted the row (or changed its key) since
+    /// the session read it. The flush wrote nothing.
+    #[error("`{model}` with key {key} is no longer in the database: another program deleted it or changed its key since the session read it; nothing was written (`rollback()` drops the session's edits)")]
+    StaleData {
+        /// The model.
+        model: &'static str,
+        /// The key the session knows the row by.
+        key: String,
+    },
     /// No key is left after the largest key in use (`i64::MAX`).
     #[error("cannot generate a key for a new `{model}`: the table already holds the largest key (i64::MAX); give the object an explicit `Id`")]
     KeysExhausted {

@@ -384,6 +384,12 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
         })
         .collect();
 
+    // Updates go first, so that a UNIQUE value an update gives up can be taken by a new row;
+    // a changed foreign key that points at a row this flush inserts is written after the
+    // inserts.
+    let (early, mut late) = split_updates(&mut plan, updates);
+    run_updates(conn, &plan, early.as_ref().unwrap_or(updates))?;
+
     // Inserts, in batches of consecutive rows of one table that do not reference each other.
     let mut params: Vec<ValueRef<'_>> = Vec::new();
     let mut batch: Vec<u32> = Vec::new();
@@ -423,32 +429,12 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
         }
     }
 
-    // Updates of changed columns only; consecutive updates of the same columns run as one
-    // prepared statement executed once per row.
-    let same =
-        |a: &Update, b: &Update| a.store == b.store && updates.columns(a) == updates.columns(b);
-    for group in updates.list.chunk_by(same) {
-        let store = &stores[group[0].store];
-        let meta = store.meta();
-        params.clear();
-        for u in group {
-            for &c in updates.columns(u) {
-                params.push(column_value(&plan, u.store, u.slot, c));
-            }
-            let key = store
-                .snapshot_value(u.slot, meta.key)
-                .map_or(ValueRef::Null, Value::as_ref);
-            params.push(key);
-        }
-        let columns = updates.columns(&group[0]);
-        let text = update_sql(conn, meta, columns);
-        conn.execute_many(&text, &params, columns.len() + 1)?;
-    }
-
-    // Keys left NULL to break a cycle are set now that every row exists.
-    let mut deferred: Vec<_> = deferred.into_iter().collect();
-    deferred.sort_unstable();
-    for &(si, slot, r) in &deferred {
+    // Foreign keys that rows inserted above left NULL (to break a cycle) or that updated
+    // rows point at a row inserted above are set now that every row exists.
+    late.extend(deferred);
+    late.sort_unstable();
+    late.dedup();
+    for &(si, slot, r) in &late {
         let meta = stores[si].meta();
         let RelationKind::BelongsTo { column, .. } = meta.relations[r].kind else {
             continue;
@@ -458,13 +444,99 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
             .map_or(ValueRef::Null, ValueRef::I64);
         let key = column_value(&plan, si, slot, meta.key);
         let text = update_sql(conn, meta, &[column]);
-        conn.execute(&text, &[fk, key])?;
+        if conn.execute(&text, &[fk, key])? == 0 {
+            return Err(stale(meta, key));
+        }
     }
 
     Ok(Written {
         keys: plan.keys,
         inserted: order,
     })
+}
+
+/// A foreign key to write after the inserts: (store, slot, relation).
+type LateKey = (usize, u32, usize);
+
+/// Takes out of the UPDATEs each changed foreign key that points at a row the flush inserts
+/// (`None` when there is none, the common case), to be written after the inserts.
+fn split_updates(plan: &mut Plan<'_>, updates: &Updates) -> (Option<Updates>, Vec<LateKey>) {
+    let mut late = Vec::new();
+    let is_late = |plan: &mut Plan<'_>, u: &Update, c: usize| {
+        let col = &plan.stores[u.store].meta().columns[c];
+        col.relation
+            .filter(|&r| plan.parent_row(u.store, u.slot, r).is_some())
+    };
+    for u in &updates.list {
+        for &c in updates.columns(u) {
+            if let Some(r) = is_late(plan, u, c) {
+                late.push((u.store, u.slot, r));
+            }
+        }
+    }
+    if late.is_empty() {
+        return (None, late);
+    }
+    let mut early = Updates {
+        list: Vec::with_capacity(updates.list.len()),
+        columns: Vec::with_capacity(updates.columns.len()),
+    };
+    for u in &updates.list {
+        let start = early.columns.len();
+        for &c in updates.columns(u) {
+            if is_late(plan, u, c).is_none() {
+                early.columns.push(c);
+            }
+        }
+        if early.columns.len() > start {
+            early.list.push(Update {
+                store: u.store,
+                slot: u.slot,
+                columns: start..early.columns.len(),
+            });
+        }
+    }
+    (Some(early), late)
+}
+
+/// Runs UPDATEs of the changed columns; consecutive updates of the same columns run as one
+/// prepared statement executed once per row. A row that matches nothing was deleted (or
+/// re-keyed) behind the session's back: a stale-data error.
+fn run_updates(conn: &mut Conn, plan: &Plan<'_>, updates: &Updates) -> Result<()> {
+    let same =
+        |a: &Update, b: &Update| a.store == b.store && updates.columns(a) == updates.columns(b);
+    let mut params: Vec<ValueRef<'_>> = Vec::new();
+    for group in updates.list.chunk_by(same) {
+        let store = &plan.stores[group[0].store];
+        let meta = store.meta();
+        params.clear();
+        for u in group {
+            for &c in updates.columns(u) {
+                params.push(column_value(plan, u.store, u.slot, c));
+            }
+            params.push(
+                store
+                    .snapshot_value(u.slot, meta.key)
+                    .map_or(ValueRef::Null, Value::as_ref),
+            );
+        }
+        let columns = updates.columns(&group[0]);
+        let text = update_sql(conn, meta, columns);
+        let changed = conn.execute_many(&text, &params, columns.len() + 1)?;
+        if let Some(i) = changed.iter().position(|&n| n == 0) {
+            let key = params[(i + 1) * (columns.len() + 1) - 1];
+            return Err(stale(meta, key));
+        }
+    }
+    Ok(())
+}
+
+/// The error for an UPDATE of the row with this key that matched no row.
+fn stale(meta: &ModelMeta, key: ValueRef<'_>) -> Error {
+    Error::StaleData {
+        model: meta.name,
+        key: key.into_owned().to_string(),
+    }
 }
 
 /// `missing` keys for new rows of `meta`, ascending, that no other row has or will get: the

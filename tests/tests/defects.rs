@@ -174,3 +174,71 @@ fn rollback_after_a_lost_connection_restores_the_session() -> orm_core::Result<(
     assert_eq!(t.rows(r#"SELECT name FROM "user""#), table(&[&["kept"]]));
     Ok(())
 }
+
+backend_tests! {
+    /// Defect 8: an UPDATE of a row another program deleted fails the flush with a stale-data
+    /// error naming model and key; nothing is written and the session keeps its edits.
+    fn an_update_of_a_deleted_row_is_a_stale_data_error(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let ann = db.add(User::new("Ann"));
+        let bob = db.add(User::new("Bob"));
+        db.commit()?;
+        t.exec(r#"DELETE FROM "user" WHERE id = 2"#);
+        db[ann].name = "Ann2".into();
+        db[bob].name = "Bob2".into();
+        let cid = db.add(User::new("Cid"));
+        let e = db.commit().expect_err("bob's row is gone");
+        assert!(
+            matches!(&e, orm_core::Error::StaleData { model: "User", key } if key == "2"),
+            "{e}"
+        );
+        assert_eq!(t.rows(r#"SELECT id, name FROM "user""#), table(&[&["1", "Ann"]]));
+        assert_eq!((db[ann].name.as_str(), db[bob].name.as_str()), ("Ann2", "Bob2"));
+        assert!(db.is_new(cid), "the new object is still pending");
+        // Dropping the edit of the deleted row lets the rest through.
+        db.rollback()?;
+        db[ann].name = "Ann3".into();
+        db.commit()?;
+        assert_eq!(t.rows(r#"SELECT id, name FROM "user""#), table(&[&["1", "Ann3"]]));
+        Ok(())
+    }
+
+    /// Defect 9: within a flush a table's UPDATEs go before its INSERTs, so a UNIQUE value
+    /// given up by an update can be taken by a new row.
+    fn a_unique_value_given_up_by_an_update_can_be_taken_by_an_insert(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let ann = db.add(User::new("Ann"));
+        let a = db.add(Product::new("A", ann));
+        db.commit()?;
+        db[a].name = "A-old".into();
+        let new_a = db.add(Product::new("A", ann));
+        db.commit()?;
+        assert_eq!(
+            t.rows("SELECT id, name FROM product ORDER BY id"),
+            table(&[&["1", "A-old"], &["2", "A"]])
+        );
+        assert_eq!(db[new_a].id, 2);
+        Ok(())
+    }
+
+    /// Defect 9, with the update pointing at a parent inserted in the same flush: the new
+    /// parent goes in first, the renamed row's other columns before the new row that takes
+    /// its old name, and its key to the new parent once that parent exists.
+    fn an_update_pointing_at_a_new_parent_waits_for_it(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let ann = db.add(User::new("Ann"));
+        let a = db.add(Product::new("A", ann));
+        db.commit()?;
+        let bob = db.add(User::new("Bob"));
+        db.set(a, Product::user, bob)?;
+        db[a].name = "A-old".into();
+        db.add(Product::new("A", ann));
+        db.commit()?;
+        assert_eq!(
+            t.rows("SELECT p.name, u.name FROM product p JOIN \"user\" u ON u.id = p.user_id ORDER BY p.id"),
+            table(&[&["A-old", "Bob"], &["A", "Ann"]])
+        );
+        assert_eq!(db[bob].products, [a]);
+        Ok(())
+    }
+}

@@ -20,12 +20,16 @@ pub trait Connection {
     fn dialect(&self) -> &'static dyn Dialect;
     /// Runs a statement (prepared once and cached) and returns the rows it changed.
     fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
-        self.execute_many(sql, params, params.len())
+        Ok(self.execute_many(sql, params, params.len())?.iter().sum())
     }
     /// Runs a statement (prepared once and cached) once for each `row_len` parameters of
-    /// `params` (see [`rows`]), and returns the rows it changed in all.
-    fn execute_many(&mut self, sql: &str, params: &[ValueRef<'_>], row_len: usize)
-        -> Result<usize>;
+    /// `params` (see [`rows`]), and returns the rows each execution changed, in order.
+    fn execute_many(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        row_len: usize,
+    ) -> Result<Vec<usize>>;
     /// Runs a query (prepared once and cached), calling `each` for every row.
     fn query(
         &mut self,
@@ -223,13 +227,13 @@ impl Conn {
         sql: &str,
         params: &[ValueRef<'_>],
         row_len: usize,
-    ) -> Result<usize> {
+    ) -> Result<Vec<usize>> {
         if self.log.is_some() {
             // Row by row, so that the log holds only the statements that ran (each is still
             // prepared once: the driver caches it).
-            let mut changed = 0;
+            let mut changed = Vec::new();
             for row in rows(params.len(), row_len) {
-                changed += self.execute(sql, &params[row])?;
+                changed.push(self.execute(sql, &params[row])?);
             }
             return Ok(changed);
         }

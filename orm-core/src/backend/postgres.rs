@@ -202,18 +202,19 @@ impl Connection for PostgresConnection {
         sql: &str,
         params: &[ValueRef<'_>],
         row_len: usize,
-    ) -> Result<usize> {
+    ) -> Result<Vec<usize>> {
         let stmt = self.prepare(sql, params)?;
         let binds: Vec<Bind<'_>> = params.iter().map(|v| Bind(*v)).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = binds.iter().map(|b| b as _).collect();
-        let mut changed = 0;
+        let mut changed = Vec::new();
         for row in super::rows(params.len(), row_len) {
-            changed += self
+            let n = self
                 .client
                 .execute(&stmt, &refs[row.clone()])
                 .map_err(|e| self.failed(e, sql, &params[row]))?;
+            changed.push(usize::try_from(n).unwrap_or(usize::MAX));
         }
-        Ok(changed as usize)
+        Ok(changed)
     }
 
     fn query(

@@ -143,17 +143,18 @@ impl Connection for SqliteConnection {
         sql: &str,
         params: &[ValueRef<'_>],
         row_len: usize,
-    ) -> Result<usize> {
+    ) -> Result<Vec<usize>> {
         let mut stmt = self
             .conn
             .prepare_cached(sql)
             .map_err(|e| db_error(e, sql, params))?;
-        let mut changed = 0;
+        let mut changed = Vec::new();
         for row in super::rows(params.len(), row_len) {
             let row = &params[row];
-            changed += stmt
-                .execute(rusqlite::params_from_iter(row.iter().map(|v| Bind(*v))))
-                .map_err(|e| db_error(e, sql, row))?;
+            changed.push(
+                stmt.execute(rusqlite::params_from_iter(row.iter().map(|v| Bind(*v))))
+                    .map_err(|e| db_error(e, sql, row))?,
+            );
         }
         Ok(changed)
     }

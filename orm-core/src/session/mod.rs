@@ -572,7 +572,7 @@ impl Connection for Closed {
     fn dialect(&self) -> &'static dyn crate::sql::Dialect {
         &crate::sql::Sqlite
     }
-    fn execute_many(&mut self, _: &str, _: &[ValueRef<'_>], _: usize) -> Result<usize> {
+    fn execute_many(&mut self, _: &str, _: &[ValueRef<'_>], _: usize) -> Result<Vec<usize>> {
         unreachable!("the session was consumed")
     }
     fn query(
