@@ -320,21 +320,24 @@ fn pending_key(
 fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Written> {
     let session = db.id;
     // Keys: explicit ones as given, the others reserved as the dialect says (after the highest
-    // key under SQLite's write lock, or from the key's sequence), never colliding with them.
+    // key under SQLite's write lock, or from the key's sequence), never colliding with them
+    // or with a key the session has seen.
     let mut keys = Vec::with_capacity(db.stores.len());
+    let mut explicit_max = vec![None; db.stores.len()];
     for si in 0..db.stores.len() {
         let store = &db.stores[si];
         let meta = store.meta();
-        let new = store.new_slots();
         if meta.key_kind != KeyKind::Generated {
             keys.push(Vec::new());
             continue;
         }
-        let mut explicit_max = i64::MIN;
+        let mut explicit: HashSet<i64> = HashSet::default();
         let mut missing = 0usize;
-        for &slot in new {
+        for &slot in store.new_slots() {
             match store.key_id(slot) {
-                RawId::Stored(v) => explicit_max = explicit_max.max(v),
+                RawId::Stored(v) => {
+                    explicit.insert(v);
+                }
                 _ => missing += 1,
             }
         }
@@ -345,16 +348,17 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
             .filter(|u| u.store == si && updates.columns(u).contains(&meta.key))
         {
             if let RawId::Stored(v) = store.key_id(u.slot) {
-                explicit_max = explicit_max.max(v);
+                explicit.insert(v);
             }
         }
-        let explicit = (explicit_max != i64::MIN).then_some(explicit_max);
-        let mut fresh = reserve_keys(&mut db.conn, meta, missing, explicit)?.into_iter();
+        explicit_max[si] = explicit.iter().copied().max();
+        let fresh = reserve_keys(&mut db.conn, &*db.stores[si], missing, &explicit)?;
         let store = &db.stores[si];
         if store.new_slots().is_empty() {
             keys.push(Vec::new());
             continue;
         }
+        let mut fresh = fresh.into_iter();
         let mut table_keys = vec![0i64; store.slot_count()];
         for &slot in store.new_slots() {
             table_keys[slot as usize] = match store.key_id(slot) {
@@ -449,6 +453,16 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
         }
     }
 
+    // Every statement succeeded: the key sequences move past the keys written explicitly, so
+    // that no session draws them later (a failed flush leaves the sequences alone).
+    if d.key_allocation() == KeyAllocation::Sequence {
+        for (si, max) in explicit_max.into_iter().enumerate() {
+            if let Some(max) = max {
+                move_sequence(conn, stores[si].meta(), max)?;
+            }
+        }
+    }
+
     Ok(Written {
         keys: plan.keys,
         inserted: order,
@@ -539,72 +553,113 @@ fn stale(meta: &ModelMeta, key: ValueRef<'_>) -> Error {
     }
 }
 
-/// `missing` keys for new rows of `meta`, ascending, that no other row has or will get: the
-/// dialect says how. `explicit` is the highest key the flush writes explicitly.
+/// `missing` keys for new rows of `store`'s model, ascending, that no other row has or will
+/// get: above every key the store has seen, and none of `explicit` (the keys this flush
+/// writes explicitly). The dialect says how they are drawn.
 fn reserve_keys(
     conn: &mut Conn,
-    meta: &ModelMeta,
+    store: &dyn AnyStore,
     missing: usize,
-    explicit: Option<i64>,
+    explicit: &HashSet<i64>,
 ) -> Result<Vec<i64>> {
-    let d = conn.dialect();
-    let exhausted = || Error::KeysExhausted { model: meta.name };
-    let int = |row: &dyn RawRow| match row.value(0, SqlType::I64) {
-        Ok(ValueRef::I64(v)) => Some(v),
-        _ => None,
-    };
+    let meta = store.meta();
     let mut keys = Vec::with_capacity(missing);
-    match d.key_allocation() {
+    if missing == 0 {
+        return Ok(keys);
+    }
+    let exhausted = || Error::KeysExhausted { model: meta.name };
+    let seen = store.seen_max();
+    match conn.dialect().key_allocation() {
         KeyAllocation::AfterMax => {
-            if missing == 0 {
-                return Ok(keys);
-            }
             let mut max = 0i64;
-            conn.query(&sql::max_key(d, meta), &[], &mut |row| {
+            conn.query(&sql::max_key(conn.dialect(), meta), &[], &mut |row| {
                 max = int(row).unwrap_or(0);
                 Ok(())
             })?;
-            let mut next = max.max(explicit.unwrap_or(0)).max(0);
+            let explicit = explicit.iter().copied().max();
+            let mut next = max.max(explicit.unwrap_or(0)).max(seen.unwrap_or(0)).max(0);
             for _ in 0..missing {
                 next = next.checked_add(1).ok_or_else(exhausted)?;
                 keys.push(next);
             }
         }
         KeyAllocation::Sequence => {
-            let table = sql::quoted(d, meta.table);
-            let column = ValueRef::Text(meta.key_column().name);
-            let sequence_error = |e: Error| match e {
-                Error::Database {
-                    kind: DbErrorKind::SequenceExhausted,
-                    ..
-                } => exhausted(),
-                e => e,
-            };
-            if let Some(max) = explicit {
-                let params = [ValueRef::Text(&table), column, ValueRef::I64(max)];
-                conn.query(&sql::skip_keys(d), &params, &mut |_| Ok(()))
-                    .map_err(sequence_error)?;
+            let mut fresh = draw_keys(conn, meta, missing)?;
+            // Only when the sequence is behind a key the session has seen (rows another
+            // program inserted with explicit keys) is it moved past that key.
+            if let Some(seen) = seen.filter(|&k| fresh.first().is_some_and(|&f| f <= k)) {
+                move_sequence(conn, meta, seen)?;
+                fresh = draw_keys(conn, meta, missing)?;
             }
-            if missing == 0 {
-                return Ok(keys);
-            }
-            let n = i64::try_from(missing).map_err(|_| exhausted())?;
-            let params = [ValueRef::Text(&table), column, ValueRef::I64(n)];
-            conn.query(&sql::next_keys(d), &params, &mut |row| {
-                keys.extend(int(row));
-                Ok(())
-            })
-            .map_err(sequence_error)?;
-            if keys.len() != missing {
-                return Err(Error::NoKeySequence {
-                    model: meta.name,
-                    table: meta.table,
-                });
+            // The keys this flush writes explicitly are skipped, not moved past: the sequence
+            // moves past them only once they are written (see `write`).
+            loop {
+                keys.extend(fresh.into_iter().filter(|k| !explicit.contains(k)));
+                if keys.len() >= missing {
+                    break;
+                }
+                fresh = draw_keys(conn, meta, missing - keys.len())?;
             }
             keys.sort_unstable();
         }
     }
     Ok(keys)
+}
+
+/// The integer in the first column of a row.
+fn int(row: &dyn RawRow) -> Option<i64> {
+    match row.value(0, SqlType::I64) {
+        Ok(ValueRef::I64(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The error for a key sequence at its end.
+fn sequence_error(meta: &ModelMeta) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Database {
+            kind: DbErrorKind::SequenceExhausted,
+            ..
+        } => Error::KeysExhausted { model: meta.name },
+        e => e,
+    }
+}
+
+/// `n` keys from the sequence of `meta`'s key column.
+fn draw_keys(conn: &mut Conn, meta: &ModelMeta, n: usize) -> Result<Vec<i64>> {
+    let d = conn.dialect();
+    let table = sql::quoted(d, meta.table);
+    let column = ValueRef::Text(meta.key_column().name);
+    let count = i64::try_from(n).map_err(|_| Error::KeysExhausted { model: meta.name })?;
+    let params = [ValueRef::Text(&table), column, ValueRef::I64(count)];
+    let mut keys = Vec::with_capacity(n);
+    conn.query(&sql::next_keys(d), &params, &mut |row| {
+        keys.extend(int(row));
+        Ok(())
+    })
+    .map_err(sequence_error(meta))?;
+    if keys.len() != n {
+        return Err(Error::NoKeySequence {
+            model: meta.name,
+            table: meta.table,
+        });
+    }
+    keys.sort_unstable();
+    Ok(keys)
+}
+
+/// Moves the sequence of `meta`'s key column to at least `key`, so that it never hands out
+/// that key or one below it.
+fn move_sequence(conn: &mut Conn, meta: &ModelMeta, key: i64) -> Result<()> {
+    let d = conn.dialect();
+    let table = sql::quoted(d, meta.table);
+    let params = [
+        ValueRef::Text(&table),
+        ValueRef::Text(meta.key_column().name),
+        ValueRef::I64(key),
+    ];
+    conn.query(&sql::skip_keys(d), &params, &mut |_| Ok(()))
+        .map_err(sequence_error(meta))
 }
 
 /// The UPDATE of these columns of `meta`, cached when the columns fit in a bit set.

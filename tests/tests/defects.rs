@@ -242,3 +242,73 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    /// Defect 2: a key the session has seen is never handed out again, even after another
+    /// program deleted its row (SQLite reserved keys after the highest key in the table).
+    fn generated_keys_never_reuse_a_key_the_session_has_seen(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let users: Vec<_> = (1..=3).map(|i| db.add(User::new(format!("u{i}")))).collect();
+        db.commit()?;
+        t.exec(r#"DELETE FROM "user" WHERE id = 3"#);
+        let fresh = db.add(User::new("fresh"));
+        // A new product pointing at the deleted user must fail on its foreign key, not
+        // attach to the new user.
+        let p = db.add(Product::new("p", Id::<User>::new(3)));
+        let e = db.commit().expect_err("user 3 is gone");
+        assert!(is_kind(&e, orm_core::DbErrorKind::ForeignKeyViolation), "{e}");
+        db[p].user = db[users[0]].id;
+        db.commit()?;
+        let key = db[fresh].id.value()?;
+        assert!(key > 3, "fresh took key {key}");
+        assert_eq!(
+            t.rows(r#"SELECT id, name FROM "user" ORDER BY id"#),
+            table(&[&["1", "u1"], &["2", "u2"], &[&key.to_string(), "fresh"]])
+        );
+        // The old user-3 object is not the fresh row: editing it is a stale-data error.
+        db[users[2]].name = "ghost".into();
+        let e = db.commit().expect_err("user 3 is gone");
+        assert!(matches!(e, orm_core::Error::StaleData { model: "User", .. }), "{e}");
+        assert_eq!(
+            t.rows(&format!(r#"SELECT name FROM "user" WHERE id = {key}"#)),
+            table(&[&["fresh"]])
+        );
+        Ok(())
+    }
+
+    /// Defect 4: a failed flush that held an explicit key near the top of the key range must
+    /// not move the key sequence there (PostgreSQL's `setval` is not undone by a rollback).
+    fn a_failed_flush_leaves_the_key_sequence_usable(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let ann = db.add(User::new("Ann"));
+        db.add(Product::new("taken", ann));
+        db.commit()?;
+        let mut big = User::new("big");
+        big.id = Id::new(i64::MAX);
+        let big = db.add(big);
+        db.add(User::new("generated"));
+        db.add(Product::new("taken", big)); // UNIQUE clash: the flush fails
+        db.commit().expect_err("the product name is taken");
+        db.rollback()?;
+        let next = db.add(User::new("next"));
+        db.commit()?;
+        assert!(db[next].id.value()? < 10, "{}", db[next].id);
+        assert_eq!(t.count(r#"SELECT count(*) FROM "user""#), 2);
+        Ok(())
+    }
+
+    /// Defect 4: a successful flush with an explicit key moves the sequence past it, so that
+    /// another session does not draw that key.
+    fn an_explicit_key_written_moves_the_sequence_past_it(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let mut u = User::new("explicit");
+        u.id = Id::new(10);
+        db.add(u);
+        db.commit()?;
+        let mut other = t.open();
+        let v = other.add(User::new("other"));
+        other.commit()?;
+        assert_eq!(other[v].id, 11);
+        Ok(())
+    }
+}

@@ -211,6 +211,9 @@ pub struct Store<T: Model> {
     collections_journal: Vec<(u32, SavedCollections)>,
     /// New objects added with an explicit key, so children can find them before the flush.
     pending_keys: HashMap<KeyValue, u32>,
+    /// The highest integer key this store has seen (loaded, stored or reserved), never
+    /// lowered: keys generated later are above it, whatever other programs deleted.
+    seen_max: Option<i64>,
 }
 
 impl<T: Model> Store<T> {
@@ -226,6 +229,7 @@ impl<T: Model> Store<T> {
             journal: Vec::new(),
             collections_journal: Vec::new(),
             pending_keys: HashMap::default(),
+            seen_max: None,
         }
     }
 
@@ -331,9 +335,17 @@ impl<T: Model> Store<T> {
             collections_journaled: false,
         });
         if let Some(k) = key {
-            self.identity.insert(k, slot);
+            self.index_key(k, slot);
         }
         Ok(slot)
+    }
+
+    /// Puts a stored key in the identity map, and notes it as seen.
+    fn index_key(&mut self, key: KeyValue, slot: u32) {
+        if let KeyValue::Int(k) = key {
+            self.see_key(k);
+        }
+        self.identity.insert(key, slot);
     }
 
     /// Takes `key` out of the identity map if it still names `slot`.
@@ -399,6 +411,11 @@ pub trait AnyStore: Any {
     /// After a successful flush: an updated row's new key in the identity map, and its
     /// commit-time values in the rollback journal.
     fn apply_update(&mut self, slot: u32);
+    /// The highest integer key seen so far (see [`see_key`](AnyStore::see_key)).
+    fn seen_max(&self) -> Option<i64>;
+    /// Notes an integer key as seen (loaded, stored or reserved): the keys the session
+    /// generates later are above it.
+    fn see_key(&mut self, key: i64);
     /// After a successful flush: forget the marks and new list.
     fn finish_flush(&mut self);
     /// After commit.
@@ -524,7 +541,7 @@ impl<T: Model> AnyStore for Store<T> {
         s.state = State::Persistent;
         self.snapshots.remove(&slot);
         if let Some(k) = Self::key_of(obj) {
-            self.identity.insert(k, slot);
+            self.index_key(k, slot);
         }
     }
     fn apply_update(&mut self, slot: u32) {
@@ -545,9 +562,15 @@ impl<T: Model> AnyStore for Store<T> {
         if old != new {
             self.forget_key(old, slot);
             if let Some(k) = new {
-                self.identity.insert(k, slot);
+                self.index_key(k, slot);
             }
         }
+    }
+    fn seen_max(&self) -> Option<i64> {
+        self.seen_max
+    }
+    fn see_key(&mut self, key: i64) {
+        self.seen_max = Some(self.seen_max.map_or(key, |m| m.max(key)));
     }
     fn finish_flush(&mut self) {
         for &slot in &self.marked {
@@ -621,7 +644,7 @@ impl<T: Model> AnyStore for Store<T> {
             }
             self.forget_key(Self::key_of(&old), slot);
             if let Some(k) = Self::key_of(&obj) {
-                self.identity.insert(k, slot);
+                self.index_key(k, slot);
             }
             self.slots[slot as usize].obj = Some(obj);
         }
