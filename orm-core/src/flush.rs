@@ -323,12 +323,13 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
     // key under SQLite's write lock, or from the key's sequence), never colliding with them
     // or with a key the session has seen.
     let mut keys = Vec::with_capacity(db.stores.len());
-    let mut explicit_max = vec![None; db.stores.len()];
+    let mut explicit_max = Vec::with_capacity(db.stores.len());
     for si in 0..db.stores.len() {
         let store = &db.stores[si];
         let meta = store.meta();
         if meta.key_kind != KeyKind::Generated {
             keys.push(Vec::new());
+            explicit_max.push(None);
             continue;
         }
         let mut explicit: HashSet<i64> = HashSet::default();
@@ -351,7 +352,7 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
                 explicit.insert(v);
             }
         }
-        explicit_max[si] = explicit.iter().copied().max();
+        explicit_max.push(explicit.iter().copied().max());
         let fresh = reserve_keys(&mut db.conn, &*db.stores[si], missing, &explicit)?;
         let store = &db.stores[si];
         if store.new_slots().is_empty() {

@@ -295,7 +295,7 @@ backend_tests! {
         };
         assert_eq!(db[a].id.to_string(), ka);
         assert_eq!(db[b].id.to_string(), kb);
-        let mut expected = vec![["1", "raw"], ["20", "explicit"], [ka, "a"], [kb, "b"]];
+        let mut expected = [["1", "raw"], ["20", "explicit"], [ka, "a"], [kb, "b"]];
         expected.sort_by_key(|r| r[0].parse::<i64>().unwrap_or(0));
         let expected: Vec<&[&str]> = expected.iter().map(|r| &r[..]).collect();
         assert_eq!(
