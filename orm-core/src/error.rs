@@ -38,9 +38,16 @@ impl fmt::Display for DbErrorKind {
     }
 }
 
-/// The parameters of a failed statement, printed compactly.
-#[derive(Clone, Debug, PartialEq, Default)]
+/// The parameters of a failed statement, printed compactly (also by `Debug`: long texts are
+/// cut, blobs shown by size).
+#[derive(Clone, PartialEq, Default)]
 pub struct Params(pub Vec<Value>);
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl fmt::Display for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -18,6 +18,14 @@ use std::sync::Arc;
 /// Most rows in one multi-row INSERT.
 const MAX_BATCH_ROWS: usize = 500;
 
+/// Batches of up to this many rows go in one INSERT of their own size; larger ones in
+/// powers of two (see `insert_rows`).
+const EXACT_BATCH_ROWS: usize = 16;
+
+/// Most bytes of values in one multi-row INSERT (a row larger than this goes alone): well
+/// under PostgreSQL's 1 GiB message limit, and a bound on the memory a statement takes.
+const MAX_BATCH_BYTES: usize = 16 << 20;
+
 type Row = (usize, u32);
 
 /// Foreign keys (store, slot, relation) inserted as NULL and set by an UPDATE afterwards.
@@ -395,39 +403,47 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
     let (early, mut late) = split_updates(&mut plan, updates);
     run_updates(conn, &plan, early.as_ref().unwrap_or(updates))?;
 
-    // Inserts, in batches of consecutive rows of one table that do not reference each other.
+    // Inserts, in batches of consecutive rows of one table that do not reference each other,
+    // cut by rows, parameters and bytes.
     let mut params: Vec<ValueRef<'_>> = Vec::new();
-    let mut batch: Vec<u32> = Vec::new();
+    let (mut batch_rows, mut batch_bytes) = (0usize, 0usize);
     let mut batch_store = usize::MAX;
     let mut in_batch: HashSet<u32> = HashSet::default();
     for next in order.iter().copied().map(Some).chain([None]) {
+        // The next row's values go after the batch's; they start the next batch if it ends.
+        let start = params.len();
         let ends = match next {
             None => true,
             Some((si, slot)) => {
-                si != batch_store
-                    || batch.len()
-                        >= MAX_BATCH_ROWS.min(d.max_params() / stores[si].meta().columns.len().max(1))
+                row_params(&plan, si, slot, &deferred, &mut params);
+                let bytes = params[start..]
+                    .iter()
+                    .map(|v| value_bytes(*v))
+                    .sum::<usize>();
+                let ends = si != batch_store
+                    || batch_rows >= batch_limit(d, stores[si].meta())
+                    || batch_bytes + bytes > MAX_BATCH_BYTES
                     || self_refs[si].iter().any(|&r| {
                         !deferred.contains(&(si, slot, r))
                             && matches!(plan.parent_row(si, slot, r), Some((ti, ps)) if ti == si && in_batch.contains(&ps))
-                    })
+                    });
+                if ends {
+                    batch_bytes = 0;
+                }
+                batch_bytes += bytes;
+                ends
             }
         };
-        if ends && !batch.is_empty() {
+        if ends && batch_rows > 0 {
             let meta = stores[batch_store].meta();
-            params.clear();
-            for &slot in &batch {
-                row_params(&plan, batch_store, slot, &deferred, &mut params);
-            }
-            let rows = batch.len();
-            let text = conn.sql(meta, SqlKey::Insert(rows), |d| sql::insert(d, meta, rows));
-            conn.execute(&text, &params)?;
-            batch.clear();
+            insert_rows(conn, meta, &params[..start], batch_rows)?;
+            params.drain(..start);
+            batch_rows = 0;
             in_batch.clear();
         }
         if let Some((si, slot)) = next {
             batch_store = si;
-            batch.push(slot);
+            batch_rows += 1;
             if !self_refs[si].is_empty() {
                 in_batch.insert(slot);
             }
@@ -468,6 +484,52 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
         keys: plan.keys,
         inserted: order,
     })
+}
+
+/// The most rows of `meta` one INSERT takes: [`MAX_BATCH_ROWS`], fewer for a wide model
+/// whose parameters would pass the dialect's limit.
+fn batch_limit(d: &dyn sql::Dialect, meta: &ModelMeta) -> usize {
+    MAX_BATCH_ROWS
+        .min(d.max_params() / meta.columns.len().max(1))
+        .max(1)
+}
+
+/// The bytes a value takes in a statement's parameters, roughly.
+fn value_bytes(v: ValueRef<'_>) -> usize {
+    match v {
+        ValueRef::Text(t) => t.len(),
+        ValueRef::Blob(b) => b.len(),
+        _ => 8,
+    }
+}
+
+/// Inserts `rows` rows of `meta` whose values are `params`, in statements of a few fixed
+/// sizes: full batches, then the rest in powers of two down to [`EXACT_BATCH_ROWS`] rows,
+/// which go in one statement. So a model has at most two dozen INSERT texts and prepared
+/// statements, however its flushes are sized, and a small flush sends one INSERT a table.
+fn insert_rows(
+    conn: &mut Conn,
+    meta: &'static ModelMeta,
+    params: &[ValueRef<'_>],
+    rows: usize,
+) -> Result<()> {
+    let n = meta.columns.len();
+    let full = batch_limit(conn.dialect(), meta);
+    let mut done = 0;
+    while done < rows {
+        let left = rows - done;
+        let size = if left >= full {
+            full
+        } else if left <= EXACT_BATCH_ROWS {
+            left
+        } else {
+            1 << left.ilog2()
+        };
+        let text = conn.sql(meta, SqlKey::Insert(size), |d| sql::insert(d, meta, size));
+        conn.execute(&text, &params[done * n..(done + size) * n])?;
+        done += size;
+    }
+    Ok(())
 }
 
 /// A foreign key to write after the inserts: (store, slot, relation).

@@ -124,6 +124,9 @@ impl ValueRef<'_> {
     }
 }
 
+/// The most bytes of a text value that its display shows (error messages stay readable).
+const SHOWN_TEXT: usize = 100;
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -134,6 +137,13 @@ impl fmt::Display for Value {
             Value::I64(v) => write!(f, "{v}"),
             Value::F32(v) => write!(f, "{v}"),
             Value::F64(v) => write!(f, "{v}"),
+            Value::Text(v) if v.len() > SHOWN_TEXT => {
+                let mut end = SHOWN_TEXT;
+                while !v.is_char_boundary(end) {
+                    end -= 1;
+                }
+                write!(f, "{:?}... ({} bytes)", &v[..end], v.len())
+            }
             Value::Text(v) => write!(f, "{v:?}"),
             Value::Blob(v) => write!(f, "<{} bytes>", v.len()),
         }

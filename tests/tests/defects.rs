@@ -35,6 +35,14 @@ pub struct DollarRight {
     pub left: Option<Id<DollarLeft>>,
 }
 
+/// A document with a large body and no index on it.
+#[derive(Model, Debug)]
+pub struct Doc {
+    #[key]
+    pub id: Id<Doc>,
+    pub body: String,
+}
+
 fn is_kind(e: &orm_core::Error, k: orm_core::DbErrorKind) -> bool {
     matches!(e, orm_core::Error::Database { kind, .. } if *kind == k)
 }
@@ -309,6 +317,71 @@ backend_tests! {
         let v = other.add(User::new("other"));
         other.commit()?;
         assert_eq!(other[v].id, 11);
+        Ok(())
+    }
+}
+
+backend_tests! {
+    /// Defect 11: flushes of every batch size from 1 to 70 rows use a handful of INSERT
+    /// shapes (each a SQL text and a prepared statement kept by the driver), not one per size.
+    fn insert_shapes_are_few_whatever_the_batch_sizes(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let ann = db.add(User::new("Ann"));
+        db.commit()?;
+        let mut shapes = std::collections::BTreeSet::new();
+        let mut total = 0;
+        for rows in 1..=70 {
+            for _ in 0..rows {
+                total += 1;
+                db.add(Product::new(format!("p{total}"), ann));
+            }
+            db.take_statements();
+            db.commit()?;
+            shapes.extend(writes(&mut db).into_iter().filter(|s| s.starts_with("INSERT")));
+        }
+        // Every size up to 16, then 32 and 64: 18 shapes, not 70.
+        assert!(shapes.len() <= 18, "{} INSERT shapes", shapes.len());
+        assert_eq!(t.count("SELECT count(*) FROM product"), total);
+        assert_eq!(
+            t.count("SELECT count(DISTINCT name) FROM product"),
+            total,
+            "every row once"
+        );
+        Ok(())
+    }
+
+    /// Defect 12: INSERT batches are cut by size too (PostgreSQL refuses a message over
+    /// 1 GiB; the flush keeps each statement's values to 16 MiB).
+    fn insert_batches_are_cut_by_bytes(t: &TestDb) -> orm_core::Result<()> {
+        const MIB: usize = 1 << 20;
+        let mut db = t.session();
+        db.create_all::<Doc>()?;
+        let big = "x".repeat(MIB);
+        for _ in 0..40 {
+            db.add(Doc::new(big.clone()));
+        }
+        db.take_statements();
+        db.commit()?;
+        let inserts: Vec<usize> = db
+            .take_statements()
+            .into_iter()
+            .filter(|s| s.sql.starts_with("INSERT"))
+            .map(|s| {
+                s.params
+                    .iter()
+                    .map(|v| match v {
+                        orm_core::Value::Text(t) => t.len(),
+                        _ => 8,
+                    })
+                    .sum()
+            })
+            .collect();
+        assert!(inserts.len() >= 3, "{inserts:?}");
+        assert!(inserts.iter().all(|&b| b <= 16 * MIB), "{inserts:?}");
+        assert_eq!(
+            t.rows("SELECT count(*), sum(length(body)) FROM doc"),
+            table(&[&["40", &(40 * MIB).to_string()]])
+        );
         Ok(())
     }
 }

@@ -135,6 +135,9 @@ pub(crate) enum SqlKey {
     Select(Option<usize>),
 }
 
+/// The most SQL texts a connection keeps built; the cache starts again when full.
+const SQL_TEXTS: usize = 1024;
+
 /// The session's connection, with the statement log and the SQL texts built so far in
 /// front of it.
 pub(crate) struct Conn {
@@ -196,11 +199,18 @@ impl Conn {
         key: SqlKey,
         build: impl FnOnce(&dyn Dialect) -> String,
     ) -> std::sync::Arc<str> {
-        let d = self.inner.dialect();
-        self.texts
-            .entry(((meta.type_id)(), key))
-            .or_insert_with(|| build(d).into())
-            .clone()
+        let key = ((meta.type_id)(), key);
+        if let Some(text) = self.texts.get(&key) {
+            return text.clone();
+        }
+        if self.texts.len() >= SQL_TEXTS {
+            // Bounded: a model has a handful of INSERT shapes, but UPDATEs of every set of
+            // changed columns could grow the cache without end.
+            self.texts.clear();
+        }
+        let text: std::sync::Arc<str> = build(self.inner.dialect()).into();
+        self.texts.insert(key, text.clone());
+        text
     }
 
     pub(crate) fn dialect(&self) -> &'static dyn Dialect {
