@@ -338,20 +338,44 @@ fn foreign_key(d: &dyn Dialect, column: &str, target: &ModelMeta, out: &mut Stri
 /// where that is longer than the 63 bytes PostgreSQL keeps, its start and a hash of the
 /// whole name, so that two long names never become the same.
 pub fn constraint_name(table: &str, column: &str) -> String {
-    const MAX: usize = 63;
     let full = format!("{table}_{column}_fkey");
-    if full.len() <= MAX {
+    if full.len() <= MAX_IDENTIFIER {
         return full;
     }
-    // FNV-1a: stable across builds and platforms.
-    let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    let hash = fnv1a(full.as_bytes());
+    format!("{}_{hash:016x}", prefix(&full, MAX_IDENTIFIER - 17))
+}
+
+/// The most bytes of an identifier PostgreSQL keeps (it cuts longer ones silently).
+pub const MAX_IDENTIFIER: usize = 63;
+
+/// The name of the index on `table.column`: `{table}_{column}_{hash}_idx`, where the hash is of
+/// the table and column names apart, so that two indexes never get the same name (without it,
+/// `a_b` + `c` and `a` + `b_c` would), with the readable part cut to fit 63 bytes.
+pub fn index_name(table: &str, column: &str) -> String {
+    let mut key = Vec::with_capacity(table.len() + column.len() + 1);
+    key.extend_from_slice(table.as_bytes());
+    key.push(0);
+    key.extend_from_slice(column.as_bytes());
+    let hash = fnv1a(&key) & 0xffff_ffff_ffff;
+    let readable = format!("{table}_{column}");
+    format!("{}_{hash:012x}_idx", prefix(&readable, MAX_IDENTIFIER - 17))
+}
+
+/// FNV-1a: stable across builds and platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let mut end = MAX - 17;
-    while !full.is_char_boundary(end) {
+    })
+}
+
+/// The longest start of `s` of at most `max` bytes that ends on a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}_{hash:016x}", &full[..end])
+    &s[..end]
 }
 
 fn inline_reference(
@@ -404,7 +428,7 @@ pub fn create_indexes(d: &dyn Dialect, meta: &ModelMeta) -> Vec<String> {
         .filter(|(i, c)| *i != meta.key && !c.unique && (c.index || c.relation.is_some()))
         .map(|(_, c)| {
             let mut out = String::from("CREATE INDEX IF NOT EXISTS ");
-            d.quote(&format!("{}_{}_idx", meta.table, c.name), &mut out);
+            d.quote(&index_name(meta.table, c.name), &mut out);
             out.push_str(" ON ");
             d.quote(meta.table, &mut out);
             out.push_str(" (");
@@ -431,6 +455,16 @@ mod tests {
         let mut s = String::new();
         Sqlite.quote("we\"ird", &mut s);
         assert_eq!(s, "\"we\"\"ird\"");
+    }
+
+    #[test]
+    fn index_names_are_distinct_and_fit() {
+        assert_ne!(index_name("a_b", "c"), index_name("a", "b_c"));
+        assert!(index_name("product", "user_id").starts_with("product_user_id_"));
+        let long = index_name(&"t".repeat(60), &"é".repeat(40));
+        assert!(long.len() <= MAX_IDENTIFIER, "{long}");
+        assert_ne!(long, index_name(&"t".repeat(60), &"é".repeat(41)));
+        assert!(constraint_name(&"t".repeat(60), "c").len() <= MAX_IDENTIFIER);
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub struct Model<'a> {
     pub ident: &'a Ident,
     /// The table name.
     pub table: String,
+    /// Where the table name comes from: `#[model(table = "..")]`'s literal, or the struct name.
+    pub table_span: proc_macro2::Span,
     /// Every field, in declaration order.
     pub fields: Vec<Field<'a>>,
 }
@@ -160,6 +162,10 @@ impl<'a> Model<'a> {
             .table
             .as_ref()
             .map_or_else(|| name::snake_case(&unraw(&input.ident)), LitStr::value);
+        let table_span = attrs
+            .table
+            .as_ref()
+            .map_or_else(|| input.ident.span(), LitStr::span);
         let fields = fields
             .iter()
             .filter_map(|f| Field::from_syn(cx, f, &input.ident))
@@ -168,6 +174,7 @@ impl<'a> Model<'a> {
             original: input,
             ident: &input.ident,
             table,
+            table_span,
             fields,
         })
     }

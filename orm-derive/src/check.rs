@@ -1,9 +1,13 @@
-//! Rules that need the whole struct: exactly one key, distinct column names, no generics.
+//! Rules that need the whole struct: exactly one key, distinct column names that the
+//! databases keep whole, no generics.
 //! (That `back_populates` names the matching field of the other model is checked by rustc on
 //! code the expansion emits with the literal's span, since a derive sees one struct only.)
 
 use crate::ast::{Kind, Model};
 use crate::ctxt::Ctxt;
+
+/// The most bytes of an identifier PostgreSQL keeps; it cuts longer ones silently.
+const MAX_IDENTIFIER: usize = 63;
 
 /// Checks `model`, recording every problem in `cx`.
 pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
@@ -45,7 +49,34 @@ pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
             }
         }
     }
+    if model.table.len() > MAX_IDENTIFIER {
+        cx.syn_error(syn::Error::new(
+            model.table_span,
+            format!(
+                "table name `{}` is {} bytes; PostgreSQL keeps only the first {MAX_IDENTIFIER}, so two such names could name one table: give a shorter one with `#[model(table = \"...\")]`",
+                model.table,
+                model.table.len()
+            ),
+        ));
+    }
     let columns: Vec<_> = model.fields.iter().filter(|f| f.is_column()).collect();
+    for f in &columns {
+        if f.column.len() > MAX_IDENTIFIER {
+            let at = f
+                .attrs
+                .column_name
+                .as_ref()
+                .map_or_else(|| f.ident.span(), |l| l.span());
+            cx.syn_error(syn::Error::new(
+                at,
+                format!(
+                    "column name `{}` is {} bytes; PostgreSQL keeps only the first {MAX_IDENTIFIER}, so two such names could name one column: give a shorter one with `#[column(name = \"...\")]`",
+                    f.column,
+                    f.column.len()
+                ),
+            ));
+        }
+    }
     for (i, f) in columns.iter().enumerate() {
         if let Some(g) = columns[..i].iter().find(|g| g.column == f.column) {
             let at = f

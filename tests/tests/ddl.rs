@@ -94,7 +94,7 @@ backend_tests! {
                 );
             }
         }
-        assert_eq!(t.indexes("product"), ["product_user_id_idx"]);
+        assert_eq!(t.indexes("product"), ["product_user_id_35e348d10b15_idx"]);
         Ok(())
     }
 
@@ -128,7 +128,7 @@ backend_tests! {
         }
         assert_eq!(
             t.indexes("note"),
-            ["note_author_id_idx", "note_body_text_idx"]
+            ["note_author_id_9179b1eb47a0_idx", "note_body_text_a161dc599ed7_idx"]
         );
         Ok(())
     }

@@ -43,6 +43,26 @@ pub struct Doc {
     pub body: String,
 }
 
+/// Table `a_b` with an indexed column `c`...
+#[derive(Model, Debug)]
+#[model(table = "a_b")]
+pub struct TableAB {
+    #[key]
+    pub id: Id<TableAB>,
+    #[column(index)]
+    pub c: i64,
+}
+
+/// ...and table `a` with an indexed column `b_c`: `{table}_{column}_idx` is the same name.
+#[derive(Model, Debug)]
+#[model(table = "a")]
+pub struct TableA {
+    #[key]
+    pub id: Id<TableA>,
+    #[column(index)]
+    pub b_c: i64,
+}
+
 fn is_kind(e: &orm_core::Error, k: orm_core::DbErrorKind) -> bool {
     matches!(e, orm_core::Error::Database { kind, .. } if *kind == k)
 }
@@ -382,6 +402,20 @@ backend_tests! {
             t.rows("SELECT count(*), sum(length(body)) FROM doc"),
             table(&[&["40", &(40 * MIB).to_string()]])
         );
+        Ok(())
+    }
+}
+
+backend_tests! {
+    /// Defect 6: generated index names never collide (`a_b` + `c` and `a` + `b_c` used to give
+    /// one name, and the second index was silently not created).
+    fn index_names_of_different_tables_do_not_collide(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.open();
+        db.create_all::<(TableAB, TableA)>()?;
+        db.create_all::<(TableAB, TableA)>()?;
+        assert_eq!(t.indexes("a_b").len(), 1, "{:?}", t.indexes("a_b"));
+        assert_eq!(t.indexes("a").len(), 1, "{:?}", t.indexes("a"));
+        assert_ne!(t.indexes("a_b"), t.indexes("a"));
         Ok(())
     }
 }

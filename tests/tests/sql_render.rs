@@ -23,8 +23,8 @@ fn create_table_with_keys_constraints_and_quoting() {
     assert_eq!(
         sql::create_indexes(&Sqlite, Note::META),
         [
-            "CREATE INDEX IF NOT EXISTS \"note_body_text_idx\" ON \"note\" (\"body_text\")",
-            "CREATE INDEX IF NOT EXISTS \"note_author_id_idx\" ON \"note\" (\"author_id\")",
+            "CREATE INDEX IF NOT EXISTS \"note_body_text_a161dc599ed7_idx\" ON \"note\" (\"body_text\")",
+            "CREATE INDEX IF NOT EXISTS \"note_author_id_9179b1eb47a0_idx\" ON \"note\" (\"author_id\")",
         ]
     );
     assert_eq!(
