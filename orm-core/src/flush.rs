@@ -74,84 +74,20 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
     } else {
         None
     };
-    // Everything below changes the session, now that the database has the changes.
-    let moves = moves(db);
+    // Everything below changes the session, now that the database has the changes: children
+    // whose keys changed join their new parents' collections (linked by the ids they held
+    // before the keys were resolved).
+    let mut moves = Vec::new();
+    for si in 0..db.stores.len() {
+        moves.extend(db.moves_of(si, db.stores[si].marked_slots()));
+    }
     apply(db, &targets, written.as_ref(), &updates);
-    reconcile(db, moves);
+    db.move_children(&moves, true);
+    db.pending_children.clear();
     for s in &mut db.stores {
         s.finish_flush();
     }
     Ok(())
-}
-
-/// A child whose key differs from the parent it is linked under: (store, slot, relation,
-/// linked parent, new parent).
-type Move = (usize, u32, usize, RawId, RawId);
-
-/// The children to move between collections because their key was edited directly.
-fn moves(db: &Session) -> Vec<Move> {
-    let mut out = Vec::new();
-    for (si, store) in db.stores.iter().enumerate() {
-        let meta = store.meta();
-        let rels: Vec<usize> = (0..meta.relations.len())
-            .filter(|&r| {
-                meta.relations[r].back_populates.is_some()
-                    && meta.relations[r].kind != RelationKind::HasMany
-            })
-            .collect();
-        if rels.is_empty() {
-            continue;
-        }
-        for &slot in store.marked_slots() {
-            for &r in &rels {
-                let linked = store.linked_fk(slot, r);
-                let now = store.foreign_key(slot, r);
-                if linked != now {
-                    out.push((si, slot, r, linked, now));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Moves children between their parents' loaded collections, in one pass per collection.
-fn reconcile(db: &mut Session, moves: Vec<Move>) {
-    type Key = (usize, u32, usize);
-    let mut removals: HashMap<Key, HashSet<u32>> = HashMap::default();
-    let mut additions: HashMap<Key, Vec<u32>> = HashMap::default();
-    for (si, slot, r, linked, now) in moves {
-        let meta = db.stores[si].meta();
-        let Some(inv) = meta.inverse(r) else { continue };
-        let target = (meta.relations[r].target)();
-        let (old, new) = (db.parent_slot(target, linked), db.parent_slot(target, now));
-        if old == new {
-            continue;
-        }
-        if let Some((pi, ps)) = old {
-            removals.entry((pi, ps, inv)).or_default().insert(slot);
-        }
-        if let Some((pi, ps)) = new {
-            additions.entry((pi, ps, inv)).or_default().push(slot);
-        }
-    }
-    let session = db.id;
-    for ((pi, ps, inv), slots) in removals {
-        if let Some(c) = db.stores[pi].collection_mut(ps, inv) {
-            c.remove_slots(&slots);
-        }
-    }
-    for ((pi, ps, inv), slots) in additions {
-        if let Some(c) = db.stores[pi].collection_mut(ps, inv) {
-            let Some(existing) = c.slots() else { continue };
-            let existing: HashSet<u32> = existing.into_iter().collect();
-            for slot in slots {
-                if !existing.contains(&slot) {
-                    c.push_slot(session, slot);
-                }
-            }
-        }
-    }
 }
 
 /// Misuse the session can see before any SQL: required keys left unset, pending ids of other

@@ -419,3 +419,89 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// Three users and a product of the first, committed; then a fresh session with all of them
+/// loaded by `all()` (collections not loaded).
+fn fresh_users_and_product(
+    t: &TestDb,
+) -> orm_core::Result<(Session, [Handle<User>; 3], Handle<Product>)> {
+    let mut db = t.session();
+    let u0 = db.add(User::new("u0"));
+    db.add(User::new("u1"));
+    db.add(User::new("u2"));
+    db.add(Product::new("p", u0));
+    db.commit()?;
+    let mut db = t.open();
+    let users = db.all::<User>()?;
+    let p = db.all::<Product>()?[0];
+    Ok((db, [users[0], users[1], users[2]], p))
+}
+
+backend_tests! {
+    /// Defect 1: a child edited away, left out of a load, then appended back is in the
+    /// collection again (it was in none).
+    fn a_child_edited_away_then_appended_back_is_in_the_collection(t: &TestDb) -> orm_core::Result<()> {
+        let (mut db, [u0, u1, _], p) = fresh_users_and_product(t)?;
+        db[p].user = db[u1].id;
+        assert!(db.load(u0, User::products)?.is_empty());
+        db.append(u0, User::products, p)?;
+        assert_eq!(db[p].user, db[u0].id);
+        assert_eq!(db[u0].products, [p]);
+        assert_eq!(db.load(u1, User::products)?, []);
+        db.commit()?;
+        assert_eq!(db[u0].products, [p]);
+        assert!(db[u1].products.is_empty());
+        assert_eq!(t.rows("SELECT user_id FROM product"), table(&[&["1"]]));
+        Ok(())
+    }
+
+    /// Defect 1: a child edited to one parent, set as that parent's only child, then given a
+    /// third parent is in the third parent's collection only.
+    fn a_child_set_after_a_direct_edit_is_in_one_collection(t: &TestDb) -> orm_core::Result<()> {
+        for loaded in [false, true] {
+            let t2 = match t.backend() {
+                Backend::Sqlite => TestDb::sqlite(),
+                Backend::Postgres => TestDb::postgres().expect("postgres"),
+            };
+            let (mut db, [u0, u1, u2], p) = fresh_users_and_product(&t2)?;
+            if loaded {
+                for u in [u0, u1, u2] {
+                    db.load(u, User::products)?;
+                }
+            }
+            db[p].user = db[u2].id;
+            db.set(u2, User::products, [p])?;
+            db.set(p, Product::user, u1)?;
+            let check = |db: &mut Session| -> orm_core::Result<()> {
+                assert_eq!(db[p].user, db[u1].id, "loaded first: {loaded}");
+                assert_eq!(db.load(u1, User::products)?, [p], "loaded first: {loaded}");
+                assert_eq!(db.load(u2, User::products)?, [], "loaded first: {loaded}");
+                assert_eq!(db.load(u0, User::products)?, [], "loaded first: {loaded}");
+                Ok(())
+            };
+            check(&mut db)?;
+            db.commit()?;
+            check(&mut db)?;
+            assert_eq!(t2.rows("SELECT user_id FROM product"), table(&[&["2"]]));
+        }
+        Ok(())
+    }
+
+    /// Defect 13's index: a new child pointing at a parent that is not in the session yet is
+    /// found when that parent is loaded and its children read.
+    fn a_new_child_of_a_parent_loaded_later_is_found(t: &TestDb) -> orm_core::Result<()> {
+        let (mut db, [u0, _, _], p) = fresh_users_and_product(t)?;
+        assert_eq!(db.load(u0, User::products)?, [p]); // builds the index
+        let q = db.add(Product::new("q", Id::<User>::new(3)));
+        let u2 = db.get::<User>(3)?.expect("user 3");
+        assert_eq!(db.load(u2, User::products)?, [q]);
+        // A key edited directly is settled by the next relationship call.
+        db[q].user = db[u0].id;
+        assert_eq!(db.load(u0, User::products)?, [p, q]);
+        assert_eq!(db.load(u2, User::products)?, []);
+        db.commit()?;
+        assert_eq!(db[u0].products, [p, q]);
+        assert!(db[u2].products.is_empty());
+        Ok(())
+    }
+}

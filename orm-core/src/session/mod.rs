@@ -1,6 +1,7 @@
 //! The [`Session`]: a unit of work over one connection, holding every object it loaded or was
 //! given, one per row.
 
+mod children;
 pub(crate) mod relation;
 pub mod store;
 
@@ -59,6 +60,9 @@ pub struct Session {
     pub(crate) conn: Conn,
     pub(crate) stores: Vec<Box<dyn AnyStore>>,
     store_index: HashMap<TypeId, usize>,
+    /// For (child store, relation): the new and changed children by parent, built when a
+    /// `load` first needs it and dropped by each flush and rollback.
+    pub(crate) pending_children: HashMap<(usize, usize), children::PendingChildren>,
 }
 
 impl Session {
@@ -99,6 +103,7 @@ impl Session {
             conn: Conn::new(conn),
             stores: Vec::new(),
             store_index: HashMap::default(),
+            pending_children: HashMap::default(),
         }
     }
 
@@ -302,7 +307,9 @@ impl Session {
         if h.session != self.id {
             return None;
         }
-        self.store_mut::<T>().mark(h.slot)
+        // Its keys may change behind the session's back: settled at the next relationship
+        // call or flush.
+        self.store_mut::<T>().touch(h.slot)
     }
 
     /// The id of an object: pending until its first flush, stored after.
@@ -494,6 +501,7 @@ impl Session {
     /// Puts a new child into the loaded collection of the parent its key `rel` points at (a
     /// new object is in no collection yet, so there is nothing to look for).
     fn link_new(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
+        self.file_new_child(si, slot, rel, fk);
         let meta = self.stores[si].meta();
         let Some(inv) = meta.inverse(rel) else { return };
         if let Some((pi, ps)) = self.parent_slot((meta.relations[rel].target)(), fk) {
@@ -547,6 +555,7 @@ impl Session {
             Ok(())
         };
         let session = self.id;
+        self.pending_children.clear();
         let mut restored = Ok(());
         for s in &mut self.stores {
             let r = s.rollback(session);

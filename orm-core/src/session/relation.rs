@@ -3,6 +3,7 @@
 
 use super::store::State;
 use super::Session;
+use crate::backend::SqlKey;
 use crate::error::{Error, Result};
 use crate::id::{Handle, Id, RawId};
 use crate::model::{Model, RelationKind};
@@ -120,32 +121,24 @@ impl Session {
         }
         self.check_pending_parent(meta, rel, id)?;
         let si = self.store_index_or_create(meta);
-        if self.stores[si].foreign_key(child.slot, rel) == id {
-            return Ok(());
+        self.settle(si);
+        if self.stores[si].foreign_key(child.slot, rel) != id {
+            self.stores[si].set_foreign_key(child.slot, rel, id);
         }
-        // The child sits in the collection of the parent it was last linked under (which a
-        // direct edit of the key does not change); it is in no other.
+        // The child leaves the collection of the parent it is linked under for the new
+        // parent's, and is in that one (also if it was linked there already: a collection
+        // loaded before the child's row was read does not hold it yet).
         let linked = self.stores[si].linked_fk(child.slot, rel);
+        self.move_children(&[(si, child.slot, rel, linked, id)], false);
         let target = (r.target)();
-        let old_parent = self.parent_slot(target, linked);
-        let new_parent = self.parent_slot(target, id);
-        self.stores[si].set_foreign_key(child.slot, rel, id);
-        if old_parent != new_parent {
-            if let Some(inv) = meta.inverse(rel) {
-                let session = self.id;
-                if let Some((pi, ps)) = old_parent {
-                    if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
-                        c.remove_slot(child.slot);
-                    }
-                }
-                if let Some((pi, ps)) = new_parent {
-                    if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
-                        c.push_slot(session, child.slot);
-                    }
+        if let (Some(inv), Some((pi, ps))) = (meta.inverse(rel), self.parent_slot(target, id)) {
+            let session = self.id;
+            if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                if c.is_loaded() && !c.contains_slot(child.slot) {
+                    c.push_slot(session, child.slot);
                 }
             }
         }
-        self.stores[si].set_linked(child.slot, rel, id);
         Ok(())
     }
 
@@ -184,24 +177,32 @@ impl Session {
     }
 
     /// Reads a parent's children: rows from the database (kept as they are in the session if
-    /// already loaded) and objects in the session that now point at the parent.
+    /// already loaded) and objects in the session that now point at the parent. Costs what it
+    /// returns: the session's new and changed children are found through an index.
     fn load_children<P: Model, C: Model>(
         &mut self,
         parent: Handle<P>,
         rel: usize,
     ) -> Result<Vec<Handle<C>>> {
+        let inv = inverse_of::<P, C>(rel)?;
+        let pi = self.store_index_or_create(P::META);
+        let ci = self.store_index_or_create(C::META);
+        // Keys edited directly first: every child is then linked under the parent its key
+        // names, so rows the database still names as this parent's but whose key the session
+        // changed belong to their new parent.
+        self.settle(ci);
         if let Some(slots) = self[parent].collection(rel).slots() {
             return Ok(slots.into_iter().map(|s| Handle::new(self.id, s)).collect());
         }
-        let inv = inverse_of::<P, C>(rel)?;
-        let pi = self.store_index_or_create(P::META);
         let key = self.stores[pi].key_id(parent.slot);
         let mut found: Vec<u32> = Vec::new();
         if let RawId::Stored(k) = key {
             let RelationKind::BelongsTo { column, .. } = C::META.relations[inv].kind else {
                 unreachable!("inverse of a has_many is a belongs_to")
             };
-            let sql = crate::sql::select(self.conn.dialect(), C::META, Some(column));
+            let sql = self.conn.sql(C::META, SqlKey::Select(Some(column)), |d| {
+                crate::sql::select(d, C::META, Some(column))
+            });
             found = self
                 .load_rows::<C>(&sql, &[crate::value::ValueRef::I64(k)])?
                 .into_iter()
@@ -210,37 +211,27 @@ impl Session {
         }
         // The session's view wins: children moved away are left out, children moved here
         // (or new ones) are added.
-        let ci = self.store_index_or_create(C::META);
         let points_here = |db: &Session, slot: u32| {
-            db.parent_slot(P::META, db.stores[ci].foreign_key(slot, inv)) == Some((pi, parent.slot))
+            db.stores[ci].state(slot) != State::Discarded
+                && db.parent_slot(P::META, db.stores[ci].foreign_key(slot, inv))
+                    == Some((pi, parent.slot))
         };
         let mut children: Vec<u32> = found
             .into_iter()
             .filter(|&s| points_here(self, s))
             .collect();
         let mut seen: rustc_hash::FxHashSet<u32> = children.iter().copied().collect();
-        for slot in 0..self.stores[ci].slot_count() as u32 {
-            if self.stores[ci].state(slot) != State::Discarded
-                && !seen.contains(&slot)
-                && points_here(self, slot)
-            {
+        let ids = [
+            key,
+            RawId::Pending {
+                session: self.id,
+                slot: parent.slot,
+            },
+        ];
+        for slot in self.pending_children(ci, inv, &ids) {
+            if !seen.contains(&slot) && points_here(self, slot) {
                 seen.insert(slot);
                 children.push(slot);
-            }
-        }
-        // A child whose key was edited to point here leaves the collection it was linked
-        // under, so that it is in one collection only.
-        for &slot in &children {
-            let linked = self.stores[ci].linked_fk(slot, inv);
-            let old = self.parent_slot(P::META, linked);
-            if old != Some((pi, parent.slot)) {
-                if let Some((opi, ops)) = old {
-                    if let Some(c) = self.stores[opi].collection_mut(ops, rel) {
-                        c.remove_slot(slot);
-                    }
-                }
-                let fk = self.stores[ci].foreign_key(slot, inv);
-                self.stores[ci].set_linked(slot, inv, fk);
             }
         }
         let session = self.id;
@@ -319,34 +310,24 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
         }
         // The parent is a valid handle of this session, so its id is a valid parent for every
         // child: set the keys directly and move the children in one pass per old collection.
+        // Every child is linked here, also one whose key already named this parent.
         let parent_id = db.id(h).raw();
         let ci = db.store_index_or_create(C::META);
-        let pi = db.store_index_or_create(P::META);
+        let mut moves = Vec::with_capacity(removed.len() + new.len());
         for c in removed {
-            db.stores[ci].set_foreign_key(c.slot, inv, RawId::Unset);
-            db.stores[ci].set_linked(c.slot, inv, RawId::Unset);
-        }
-        let mut leaving: rustc_hash::FxHashMap<(usize, u32), rustc_hash::FxHashSet<u32>> =
-            Default::default();
-        for &c in &new {
-            if db.stores[ci].foreign_key(c.slot, inv) == parent_id {
-                continue;
-            }
             let linked = db.stores[ci].linked_fk(c.slot, inv);
-            match db.parent_slot(P::META, linked) {
-                Some(old) if old != (pi, h.slot) => {
-                    leaving.entry(old).or_default().insert(c.slot);
-                }
-                _ => {}
-            }
-            db.stores[ci].set_foreign_key(c.slot, inv, parent_id);
-            db.stores[ci].set_linked(c.slot, inv, parent_id);
+            db.stores[ci].set_foreign_key(c.slot, inv, RawId::Unset);
+            moves.push((ci, c.slot, inv, linked, RawId::Unset));
         }
-        for ((opi, ops), slots) in leaving {
-            if let Some(col) = db.stores[opi].collection_mut(ops, self.rel) {
-                col.remove_slots(&slots);
+        for &c in &new {
+            let linked = db.stores[ci].linked_fk(c.slot, inv);
+            if db.stores[ci].foreign_key(c.slot, inv) != parent_id {
+                db.stores[ci].set_foreign_key(c.slot, inv, parent_id);
             }
+            moves.push((ci, c.slot, inv, linked, parent_id));
         }
+        db.move_children(&moves, false);
+        let pi = db.store_index_or_create(P::META);
         let session = db.id;
         let slots: Vec<u32> = new.iter().map(|c| c.slot).collect();
         if let Some(col) = db.stores[pi].collection_mut(h.slot, self.rel) {

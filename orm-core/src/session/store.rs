@@ -186,6 +186,8 @@ pub(crate) struct Slot<T> {
     journaled: bool,
     /// Has an entry in `Store::collections_journal`.
     collections_journaled: bool,
+    /// In `Store::touched`.
+    touched: bool,
 }
 
 /// The objects of one model.
@@ -202,6 +204,9 @@ pub struct Store<T: Model> {
     pub(crate) new: Vec<u32>,
     /// Objects taken mutably since the last flush.
     pub(crate) marked: Vec<u32>,
+    /// Objects handed to the user mutably (whose keys may have changed) since the session
+    /// last brought their collections in step.
+    touched: Vec<u32>,
     /// Slots added or inserted since the last commit.
     pub(crate) added: Vec<u32>,
     /// Database values of rows updated since the last commit, as they were at that commit.
@@ -225,6 +230,7 @@ impl<T: Model> Store<T> {
             snapshots: HashMap::default(),
             new: Vec::new(),
             marked: Vec::new(),
+            touched: Vec::new(),
             added: Vec::new(),
             journal: Vec::new(),
             collections_journal: Vec::new(),
@@ -285,6 +291,24 @@ impl<T: Model> Store<T> {
         Some(obj)
     }
 
+    /// Marks a slot (see [`mark`](Store::mark)) that is handed to the user mutably, and
+    /// notes it as touched: its foreign keys may change without the session seeing it.
+    pub(crate) fn touch(&mut self, slot: u32) -> Option<&mut T> {
+        let s = self.slots.get_mut(slot as usize)?;
+        if s.obj.is_some() && !s.touched {
+            s.touched = true;
+            self.touched.push(slot);
+        }
+        self.mark(slot)
+    }
+
+    /// Forgets every touched slot.
+    fn clear_touched(&mut self) {
+        for slot in self.touched.drain(..) {
+            self.slots[slot as usize].touched = false;
+        }
+    }
+
     /// Adds a new object; returns its slot.
     pub(crate) fn insert_new(&mut self, obj: T) -> u32 {
         let slot = self.slots.len() as u32;
@@ -298,6 +322,7 @@ impl<T: Model> Store<T> {
             since_commit: true,
             journaled: false,
             collections_journaled: false,
+            touched: false,
         });
         self.new.push(slot);
         self.added.push(slot);
@@ -333,6 +358,7 @@ impl<T: Model> Store<T> {
             since_commit: false,
             journaled: false,
             collections_journaled: false,
+            touched: false,
         });
         if let Some(k) = key {
             self.index_key(k, slot);
@@ -411,6 +437,8 @@ pub trait AnyStore: Any {
     /// After a successful flush: an updated row's new key in the identity map, and its
     /// commit-time values in the rollback journal.
     fn apply_update(&mut self, slot: u32);
+    /// The slots touched since the last call (see [`Store::touch`]), forgotten.
+    fn take_touched(&mut self) -> Vec<u32>;
     /// The highest integer key seen so far (see [`see_key`](AnyStore::see_key)).
     fn seen_max(&self) -> Option<i64>;
     /// Notes an integer key as seen (loaded, stored or reserved): the keys the session
@@ -566,6 +594,13 @@ impl<T: Model> AnyStore for Store<T> {
             }
         }
     }
+    fn take_touched(&mut self) -> Vec<u32> {
+        let touched = std::mem::take(&mut self.touched);
+        for &slot in &touched {
+            self.slots[slot as usize].touched = false;
+        }
+        touched
+    }
     fn seen_max(&self) -> Option<i64> {
         self.seen_max
     }
@@ -583,6 +618,7 @@ impl<T: Model> AnyStore for Store<T> {
         self.marked.clear();
         self.new.clear();
         self.pending_keys.clear();
+        self.clear_touched();
     }
     fn finish_commit(&mut self) {
         for slot in self.added.drain(..) {
@@ -657,6 +693,7 @@ impl<T: Model> AnyStore for Store<T> {
         self.marked.clear();
         self.new.clear();
         self.pending_keys.clear();
+        self.clear_touched();
         // Collections changed since the commit go back to what they held then (which names
         // no discarded object).
         for (slot, saved) in std::mem::take(&mut self.collections_journal) {

@@ -1,0 +1,164 @@
+//! Keeping parents' loaded collections in step with their children's foreign keys: moving
+//! children between collections in one pass per collection, settling keys edited directly,
+//! and the parent → children index of pending children that `load` reads.
+//!
+//! The rule kept: a child sits in the loaded collection of the parent it is *linked* under
+//! ([`AnyStore::linked_fk`](super::store::AnyStore::linked_fk)) and in no other, and the
+//! session links it under the parent its key names whenever it sees the key change: at once
+//! for changes made through the session, at the next relationship call or flush for keys
+//! edited directly.
+
+use super::store::State;
+use super::Session;
+use crate::id::RawId;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+/// A child to link under another parent: (store, slot, relation, the parent it is linked
+/// under, the parent its key names).
+pub(crate) type Move = (usize, u32, usize, RawId, RawId);
+
+/// The children of one relation of one store that the database cannot name yet (new ones and
+/// ones whose key changed since the last flush), by the key they hold (a parent's stored key
+/// or pending id: the parent need not be in the session yet).
+#[derive(Default)]
+pub(crate) struct PendingChildren {
+    by_parent: HashMap<RawId, Vec<u32>>,
+    parent_of: HashMap<u32, RawId>,
+}
+
+impl PendingChildren {
+    /// Files `child` under the key `parent` (nowhere if unset), wherever it was before.
+    fn file(&mut self, child: u32, parent: RawId) {
+        if let Some(old) = self.parent_of.remove(&child) {
+            if let Some(list) = self.by_parent.get_mut(&old) {
+                if let Some(i) = list.iter().position(|&c| c == child) {
+                    list.swap_remove(i);
+                }
+            }
+        }
+        if parent != RawId::Unset {
+            self.by_parent.entry(parent).or_default().push(child);
+            self.parent_of.insert(child, parent);
+        }
+    }
+}
+
+impl Session {
+    /// Links children under the parents their moves name: each leaves the loaded collection
+    /// it was in and joins the new parent's, one pass per collection. With `check`, a child
+    /// already in its new collection is not added twice (after keys edited directly, when a
+    /// collection may have been loaded since).
+    pub(crate) fn move_children(&mut self, moves: &[Move], check: bool) {
+        type Key = (usize, u32, usize);
+        let mut removals: HashMap<Key, HashSet<u32>> = HashMap::default();
+        let mut additions: HashMap<Key, Vec<u32>> = HashMap::default();
+        for &(si, slot, r, linked, now) in moves {
+            self.stores[si].set_linked(slot, r, now);
+            if let Some(index) = self.pending_children.get_mut(&(si, r)) {
+                index.file(slot, now);
+            }
+            let meta = self.stores[si].meta();
+            let target = (meta.relations[r].target)();
+            let new = self.parent_slot(target, now);
+            let Some(inv) = meta.inverse(r) else { continue };
+            let old = self.parent_slot(target, linked);
+            if old == new {
+                continue;
+            }
+            if let Some((pi, ps)) = old {
+                removals.entry((pi, ps, inv)).or_default().insert(slot);
+            }
+            if let Some((pi, ps)) = new {
+                additions.entry((pi, ps, inv)).or_default().push(slot);
+            }
+        }
+        let session = self.id;
+        for ((pi, ps, inv), slots) in removals {
+            if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                c.remove_slots(&slots);
+            }
+        }
+        for ((pi, ps, inv), slots) in additions {
+            let Some(c) = self.stores[pi].collection_mut(ps, inv) else {
+                continue;
+            };
+            let Some(existing) = c.slots().filter(|_| check) else {
+                for slot in slots {
+                    c.push_slot(session, slot);
+                }
+                continue;
+            };
+            let existing: HashSet<u32> = existing.into_iter().collect();
+            for slot in slots {
+                if !existing.contains(&slot) {
+                    c.push_slot(session, slot);
+                }
+            }
+        }
+    }
+
+    /// The moves that bring these slots of store `si` under the parents their keys name.
+    pub(crate) fn moves_of(&self, si: usize, slots: &[u32]) -> Vec<Move> {
+        let store = &self.stores[si];
+        let meta = store.meta();
+        let mut out = Vec::new();
+        for (r, rel) in meta.relations.iter().enumerate() {
+            if rel.back_populates.is_none() || rel.kind == crate::model::RelationKind::HasMany {
+                continue;
+            }
+            for &slot in slots {
+                let linked = store.linked_fk(slot, r);
+                let now = store.foreign_key(slot, r);
+                if linked != now {
+                    out.push((si, slot, r, linked, now));
+                }
+            }
+        }
+        out
+    }
+
+    /// Brings the children of store `si` whose keys were edited directly (taken with
+    /// `get_mut`) since they were last settled under the parents their keys name.
+    pub(crate) fn settle(&mut self, si: usize) {
+        let touched = self.stores[si].take_touched();
+        if touched.is_empty() {
+            return;
+        }
+        let moves = self.moves_of(si, &touched);
+        self.move_children(&moves, true);
+    }
+
+    /// The new or changed children of relation `rel` of store `ci` whose key names the parent
+    /// `parent` (its stored key, or its pending id), in slot order. The index behind it is
+    /// built on first use after a flush (from the store's new and changed objects) and kept up
+    /// to date until the next one.
+    pub(crate) fn pending_children(&mut self, ci: usize, rel: usize, parent: &[RawId]) -> Vec<u32> {
+        if !self.pending_children.contains_key(&(ci, rel)) {
+            let store = &self.stores[ci];
+            let mut index = PendingChildren::default();
+            for &slot in store.new_slots().iter().chain(store.marked_slots()) {
+                if store.state(slot) != State::Discarded {
+                    index.file(slot, store.foreign_key(slot, rel));
+                }
+            }
+            self.pending_children.insert((ci, rel), index);
+        }
+        let index = &self.pending_children[&(ci, rel)];
+        let mut out: Vec<u32> = parent
+            .iter()
+            .filter_map(|id| index.by_parent.get(id))
+            .flatten()
+            .copied()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Files a new child in the pending index of relation `rel`, where that index is built.
+    pub(crate) fn file_new_child(&mut self, si: usize, slot: u32, rel: usize, parent: RawId) {
+        if let Some(index) = self.pending_children.get_mut(&(si, rel)) {
+            index.file(slot, parent);
+        }
+    }
+}
