@@ -397,6 +397,24 @@ fn orm_update(mut db: Session) -> Duration {
 
 // ----- running --------------------------------------------------------------------------------
 
+// ----- W6: lazy loads in a full session ----------------------------------------------------------
+
+/// Loads every user and product, then each user's products through `load`; returns the time
+/// per `load`, which must not grow with the number of objects the session holds.
+fn w6_orm(t: &TempDb, users: usize) -> Duration {
+    let mut db = Session::open(&t.path).unwrap();
+    let all = db.all::<User>().unwrap();
+    db.all::<Product>().unwrap();
+    let start = Instant::now();
+    let mut children = 0;
+    for &u in &all {
+        children += db.load(u, User::products).unwrap().len();
+    }
+    let time = start.elapsed();
+    assert_eq!(children, users * PRODUCTS_PER_USER);
+    time / users as u32
+}
+
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
@@ -533,6 +551,20 @@ fn main() {
         || w3_orm(&filled, &keys),
     );
     compare("W4 update 1,000 products", rounds, w4_raw, w4_orm);
+
+    println!("\nW6: `load` of one user's products in a session holding every user and product");
+    for scale in [1, 10] {
+        let users = USERS * scale;
+        let t = TempDb::filled(users);
+        let rounds = if quick { 1 } else { 5 };
+        let time = median((0..rounds).map(|_| w6_orm(&t, users)).collect());
+        println!(
+            "  {:>6} users, {:>7} products: {:>7.1} µs per load",
+            users,
+            users * PRODUCTS_PER_USER,
+            time.as_secs_f64() * 1e6
+        );
+    }
 
     match std::env::var(POSTGRES_URL_VAR) {
         Ok(url) => pg::run(&url, rounds),
