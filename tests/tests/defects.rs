@@ -505,3 +505,25 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    /// Defect 1 (found by the property test in `collections.rs`): a child appended to the
+    /// parent its key already names, then rolled back to another parent, must leave that
+    /// parent's collection when it moves on (the link recorded by the append was kept).
+    fn a_link_recorded_before_a_rollback_does_not_outlive_it(t: &TestDb) -> orm_core::Result<()> {
+        let (mut db, [u0, u1, u2], p) = fresh_users_and_product(t)?;
+        db[p].user = db[u2].id;
+        db.commit()?; // p -> u2
+        db[p].user = db[u1].id;
+        db.flush()?;
+        db.append(u1, User::products, p)?;
+        db.rollback()?; // p -> u2 again
+        assert_eq!(db.load(u2, User::products)?, [p]);
+        db.set(p, Product::user, u0)?;
+        assert_eq!(db.load(u2, User::products)?, []);
+        assert_eq!(db.load(u0, User::products)?, [p]);
+        db.commit()?;
+        assert_eq!(t.rows("SELECT user_id FROM product"), table(&[&["1"]]));
+        Ok(())
+    }
+}

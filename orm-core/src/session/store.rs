@@ -613,12 +613,14 @@ impl<T: Model> AnyStore for Store<T> {
             // Every marked object is stored now (the new ones were inserted).
             s.marked = false;
             self.snapshots.remove(&slot);
-            self.linked.remove(&slot);
         }
         self.marked.clear();
         self.new.clear();
         self.pending_keys.clear();
         self.clear_touched();
+        // Every child is linked under the parent its key names again (also one the session
+        // linked without changing its key).
+        self.linked.clear();
     }
     fn finish_commit(&mut self) {
         for slot in self.added.drain(..) {
@@ -688,12 +690,14 @@ impl<T: Model> AnyStore for Store<T> {
             let s = &mut self.slots[slot as usize];
             s.marked = false;
             self.snapshots.remove(&slot);
-            self.linked.remove(&slot);
         }
         self.marked.clear();
         self.new.clear();
         self.pending_keys.clear();
         self.clear_touched();
+        // Every child is linked under the parent its key names again (also one the session
+        // linked without changing its key).
+        self.linked.clear();
         // Collections changed since the commit go back to what they held then (which names
         // no discarded object).
         for (slot, saved) in std::mem::take(&mut self.collections_journal) {
