@@ -59,7 +59,8 @@ pub enum KeyAllocation {
     /// database's only write lock.
     AfterMax,
     /// From the key column's sequence ([`next_keys`]), which concurrent transactions share
-    /// without waiting; the sequence is moved past explicit keys first ([`skip_keys`]).
+    /// without waiting; the sequence is moved past explicit keys once they are written
+    /// ([`skip_keys`]).
     Sequence,
 }
 
@@ -257,17 +258,21 @@ pub fn next_keys(d: &dyn Dialect) -> String {
     out
 }
 
-/// Moves the key column's sequence to at least the given key, so that it never hands out a
-/// key written explicitly. Parameters as [`next_keys`], with the key third.
+/// Moves the key column's sequence forward to the given key, so that it never hands out that
+/// key, if it is not past it already. Never moves it back (`setval` only when the key is ahead
+/// of the sequence's last value), so keys that concurrent sessions drew are not handed out
+/// again, and a sequence at its end is left alone. Parameters as [`next_keys`], with the key
+/// third.
 pub fn skip_keys(d: &dyn Dialect) -> String {
-    let mut seq = String::from("pg_get_serial_sequence(");
-    d.placeholder(1, &mut seq);
-    seq.push_str(", ");
-    d.placeholder(2, &mut seq);
-    seq.push(')');
-    let mut key = String::new();
-    d.placeholder(3, &mut key);
-    format!("SELECT setval({seq}, GREATEST(nextval({seq}), {key}))")
+    let mut p = [String::new(), String::new(), String::new()];
+    for (i, p) in p.iter_mut().enumerate() {
+        d.placeholder(i + 1, p);
+    }
+    let [table, column, key] = p;
+    format!(
+        "SELECT setval(q.s, {key}) FROM (SELECT pg_get_serial_sequence({table}, {column}) AS s) AS q \
+         WHERE {key} > COALESCE(pg_sequence_last_value(q.s::regclass), 0)"
+    )
 }
 
 /// A table name as SQL text that names it (what [`next_keys`] takes as its first parameter).
