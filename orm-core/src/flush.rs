@@ -263,9 +263,48 @@ fn pending_key(
 /// Reserves keys, sorts the new rows and runs every statement.
 fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Written> {
     let session = db.id;
-    // Keys: explicit ones as given, the others reserved as the dialect says (after the highest
-    // key under SQLite's write lock, or from the key's sequence), never colliding with them
-    // or with a key the session has seen.
+    let (keys, explicit_max) = reserve_all(db, updates)?;
+    let (conn, stores) = (&mut db.conn, &db.stores[..]);
+    let mut plan = Plan {
+        stores,
+        session,
+        targets,
+        keys,
+        by_key: vec![None; stores.len()],
+    };
+    let (order, deferred) = sort(&mut plan)?;
+
+    // Updates go first, so that a UNIQUE value an update gives up can be taken by a new row;
+    // a changed foreign key that points at a row this flush inserts is written after the
+    // inserts, with the keys left NULL to break a cycle.
+    let (early, mut late) = split_updates(&mut plan, updates);
+    run_updates(conn, &plan, early.as_ref().unwrap_or(updates))?;
+    run_inserts(conn, &mut plan, &order, &deferred)?;
+    late.extend(deferred);
+    run_late_keys(conn, &plan, late)?;
+
+    // Every statement succeeded: the key sequences move past the keys written explicitly, so
+    // that no session draws them later (a failed flush leaves the sequences alone).
+    if conn.dialect().key_allocation() == KeyAllocation::Sequence {
+        for (si, max) in explicit_max.into_iter().enumerate() {
+            if let Some(max) = max {
+                move_sequence(conn, stores[si].meta(), max)?;
+            }
+        }
+    }
+    Ok(Written {
+        keys: plan.keys,
+        inserted: order,
+    })
+}
+
+/// The keys of the new rows of each store (indexed by slot; empty for a store without new
+/// rows or with natural keys): explicit ones as given, the others reserved as the dialect says
+/// (after the highest key under SQLite's write lock, or from the key's sequence), never
+/// colliding with them or with a key the session has seen. Also the highest explicit key each
+/// store writes (new rows' and changed keys of stored rows).
+#[allow(clippy::type_complexity)]
+fn reserve_all(db: &mut Session, updates: &Updates) -> Result<(Vec<Vec<i64>>, Vec<Option<i64>>)> {
     let mut keys = Vec::with_capacity(db.stores.len());
     let mut explicit_max = Vec::with_capacity(db.stores.len());
     for si in 0..db.stores.len() {
@@ -313,17 +352,18 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
         }
         keys.push(table_keys);
     }
+    Ok((keys, explicit_max))
+}
 
-    let d = db.conn.dialect();
-    let (conn, stores) = (&mut db.conn, &db.stores[..]);
-    let mut plan = Plan {
-        stores,
-        session,
-        targets,
-        keys,
-        by_key: vec![None; stores.len()],
-    };
-    let (order, deferred) = sort(&mut plan)?;
+/// Inserts the new rows in `order`, in batches of consecutive rows of one table that do not
+/// reference each other, cut by rows, parameters and bytes; keys in `deferred` go in as NULL.
+fn run_inserts(
+    conn: &mut Conn,
+    plan: &mut Plan<'_>,
+    order: &[Row],
+    deferred: &Deferred,
+) -> Result<()> {
+    let (stores, targets) = (plan.stores, plan.targets);
     // Relations of a table to itself: a row must not share a statement with its parent.
     let self_refs: Vec<Vec<usize>> = (0..stores.len())
         .map(|si| {
@@ -332,15 +372,7 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
                 .collect()
         })
         .collect();
-
-    // Updates go first, so that a UNIQUE value an update gives up can be taken by a new row;
-    // a changed foreign key that points at a row this flush inserts is written after the
-    // inserts.
-    let (early, mut late) = split_updates(&mut plan, updates);
-    run_updates(conn, &plan, early.as_ref().unwrap_or(updates))?;
-
-    // Inserts, in batches of consecutive rows of one table that do not reference each other,
-    // cut by rows, parameters and bytes.
+    let d = conn.dialect();
     let mut params: Vec<ValueRef<'_>> = Vec::new();
     let (mut batch_rows, mut batch_bytes) = (0usize, 0usize);
     let mut batch_store = usize::MAX;
@@ -351,7 +383,7 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
         let ends = match next {
             None => true,
             Some((si, slot)) => {
-                row_params(&plan, si, slot, &deferred, &mut params);
+                row_params(plan, si, slot, deferred, &mut params);
                 let bytes = params[start..]
                     .iter()
                     .map(|v| value_bytes(*v))
@@ -385,41 +417,29 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
             }
         }
     }
+    Ok(())
+}
 
-    // Foreign keys that rows inserted above left NULL (to break a cycle) or that updated
-    // rows point at a row inserted above are set now that every row exists.
-    late.extend(deferred);
+/// Sets foreign keys once every row exists: keys that new rows went in with as NULL (to break
+/// a cycle), and changed keys of stored rows that point at a new row.
+fn run_late_keys(conn: &mut Conn, plan: &Plan<'_>, mut late: Vec<LateKey>) -> Result<()> {
     late.sort_unstable();
     late.dedup();
-    for &(si, slot, r) in &late {
-        let meta = stores[si].meta();
+    for (si, slot, r) in late {
+        let meta = plan.stores[si].meta();
         let RelationKind::BelongsTo { column, .. } = meta.relations[r].kind else {
             continue;
         };
         let fk = plan
-            .resolve(si, r, stores[si].foreign_key(slot, r))
+            .resolve(si, r, plan.stores[si].foreign_key(slot, r))
             .map_or(ValueRef::Null, ValueRef::I64);
-        let key = column_value(&plan, si, slot, meta.key);
+        let key = column_value(plan, si, slot, meta.key);
         let text = update_sql(conn, meta, &[column]);
         if conn.execute(&text, &[fk, key])? == 0 {
             return Err(stale(meta, key));
         }
     }
-
-    // Every statement succeeded: the key sequences move past the keys written explicitly, so
-    // that no session draws them later (a failed flush leaves the sequences alone).
-    if d.key_allocation() == KeyAllocation::Sequence {
-        for (si, max) in explicit_max.into_iter().enumerate() {
-            if let Some(max) = max {
-                move_sequence(conn, stores[si].meta(), max)?;
-            }
-        }
-    }
-
-    Ok(Written {
-        keys: plan.keys,
-        inserted: order,
-    })
+    Ok(())
 }
 
 /// The most rows of `meta` one INSERT takes: [`MAX_BATCH_ROWS`], fewer for a wide model
