@@ -83,6 +83,7 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
     }
     apply(db, &targets, written.as_ref(), &updates);
     db.move_children(&moves, true);
+    db.link_unlinked();
     db.pending_children.clear();
     for s in &mut db.stores {
         s.finish_flush();
@@ -188,6 +189,8 @@ fn changed_columns(db: &Session) -> Updates {
 pub(crate) struct Written {
     keys: Vec<Vec<i64>>,
     inserted: Vec<Row>,
+    /// For each store, the keys written explicitly.
+    explicit: Vec<Vec<i64>>,
 }
 
 /// Per-flush lookup tables: where each relation's target lives and the reserved keys.
@@ -263,7 +266,7 @@ fn pending_key(
 /// Reserves keys, sorts the new rows and runs every statement.
 fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Written> {
     let session = db.id;
-    let (keys, explicit_max) = reserve_all(db, updates)?;
+    let (keys, explicit) = reserve_all(db, updates)?;
     let (conn, stores) = (&mut db.conn, &db.stores[..]);
     let mut plan = Plan {
         stores,
@@ -283,36 +286,28 @@ fn write(db: &mut Session, targets: &Targets, updates: &Updates) -> Result<Writt
     late.extend(deferred);
     run_late_keys(conn, &plan, late)?;
 
-    // Every statement succeeded: the key sequences move past the keys written explicitly, so
-    // that no session draws them later (a failed flush leaves the sequences alone).
-    if conn.dialect().key_allocation() == KeyAllocation::Sequence {
-        for (si, max) in explicit_max.into_iter().enumerate() {
-            if let Some(max) = max {
-                move_sequence(conn, stores[si].meta(), max)?;
-            }
-        }
-    }
     Ok(Written {
         keys: plan.keys,
         inserted: order,
+        explicit,
     })
 }
 
 /// The keys of the new rows of each store (indexed by slot; empty for a store without new
 /// rows or with natural keys): explicit ones as given, the others reserved as the dialect says
 /// (after the highest key under SQLite's write lock, or from the key's sequence), never
-/// colliding with them or with a key the session has seen. Also the highest explicit key each
-/// store writes (new rows' and changed keys of stored rows).
+/// colliding with them or with a key the session has seen. Also the keys each store writes
+/// explicitly (new rows' and changed keys of stored rows).
 #[allow(clippy::type_complexity)]
-fn reserve_all(db: &mut Session, updates: &Updates) -> Result<(Vec<Vec<i64>>, Vec<Option<i64>>)> {
+fn reserve_all(db: &mut Session, updates: &Updates) -> Result<(Vec<Vec<i64>>, Vec<Vec<i64>>)> {
     let mut keys = Vec::with_capacity(db.stores.len());
-    let mut explicit_max = Vec::with_capacity(db.stores.len());
+    let mut explicit_keys = Vec::with_capacity(db.stores.len());
     for si in 0..db.stores.len() {
         let store = &db.stores[si];
         let meta = store.meta();
         if meta.key_kind != KeyKind::Generated {
             keys.push(Vec::new());
-            explicit_max.push(None);
+            explicit_keys.push(Vec::new());
             continue;
         }
         let mut explicit: HashSet<i64> = HashSet::default();
@@ -335,8 +330,8 @@ fn reserve_all(db: &mut Session, updates: &Updates) -> Result<(Vec<Vec<i64>>, Ve
                 explicit.insert(v);
             }
         }
-        explicit_max.push(explicit.iter().copied().max());
         let fresh = reserve_keys(&mut db.conn, &*db.stores[si], missing, &explicit)?;
+        explicit_keys.push(explicit.into_iter().collect());
         let store = &db.stores[si];
         if store.new_slots().is_empty() {
             keys.push(Vec::new());
@@ -352,7 +347,7 @@ fn reserve_all(db: &mut Session, updates: &Updates) -> Result<(Vec<Vec<i64>>, Ve
         }
         keys.push(table_keys);
     }
-    Ok((keys, explicit_max))
+    Ok((keys, explicit_keys))
 }
 
 /// Inserts the new rows in `order`, in batches of consecutive rows of one table that do not
@@ -572,9 +567,26 @@ fn stale(meta: &ModelMeta, key: ValueRef<'_>) -> Error {
     }
 }
 
+/// Before the transaction commits, on a database whose keys come from sequences: each
+/// sequence moves past the keys the transaction wrote explicitly, so that no session draws
+/// them later. (Not earlier: a flush or transaction that is rolled back leaves the sequences
+/// where they were.)
+pub(crate) fn before_commit(db: &mut Session) -> Result<()> {
+    if db.conn.dialect().key_allocation() != KeyAllocation::Sequence {
+        return Ok(());
+    }
+    for si in 0..db.stores.len() {
+        if let Some(max) = db.stores[si].tx_explicit_max() {
+            move_sequence(&mut db.conn, db.stores[si].meta(), max)?;
+        }
+    }
+    Ok(())
+}
+
 /// `missing` keys for new rows of `store`'s model, ascending, that no other row has or will
-/// get: above every key the store has seen, and none of `explicit` (the keys this flush
-/// writes explicitly). The dialect says how they are drawn.
+/// get, drawn as the dialect says: never one of `explicit` (the keys this flush writes
+/// explicitly), one an object of the session holds, or one an object discarded by a rollback
+/// held; and above every key read from the database.
 fn reserve_keys(
     conn: &mut Conn,
     store: &dyn AnyStore,
@@ -587,7 +599,6 @@ fn reserve_keys(
         return Ok(keys);
     }
     let exhausted = || Error::KeysExhausted { model: meta.name };
-    let seen = store.seen_max();
     match conn.dialect().key_allocation() {
         KeyAllocation::AfterMax => {
             let mut max = 0i64;
@@ -595,25 +606,38 @@ fn reserve_keys(
                 max = int(row).unwrap_or(0);
                 Ok(())
             })?;
-            let explicit = explicit.iter().copied().max();
-            let mut next = max.max(explicit.unwrap_or(0)).max(seen.unwrap_or(0)).max(0);
-            for _ in 0..missing {
+            let floor = [explicit.iter().copied().max(), store.loaded_max()]
+                .into_iter()
+                .flatten()
+                .fold(max.max(0), i64::max);
+            // After the highest key in use or read, skipping keys the session's objects hold
+            // (another program may have deleted their rows) or held before a rollback.
+            let mut next = floor;
+            while keys.len() < missing {
                 next = next.checked_add(1).ok_or_else(exhausted)?;
-                keys.push(next);
+                if !store.key_taken(next) {
+                    keys.push(next);
+                }
             }
         }
         KeyAllocation::Sequence => {
             let mut fresh = draw_keys(conn, meta, missing)?;
-            // Only when the sequence is behind a key the session has seen (rows another
-            // program inserted with explicit keys) is it moved past that key.
-            if let Some(seen) = seen.filter(|&k| fresh.first().is_some_and(|&f| f <= k)) {
-                move_sequence(conn, meta, seen)?;
+            // Only when the sequence is behind a row read from the database (which another
+            // program inserted with an explicit key) is it moved past that row's key.
+            let loaded = store.loaded_max();
+            if let Some(l) = loaded.filter(|&l| fresh.first().is_some_and(|&f| f <= l)) {
+                move_sequence(conn, meta, l)?;
                 fresh = draw_keys(conn, meta, missing)?;
             }
-            // The keys this flush writes explicitly are skipped, not moved past: the sequence
-            // moves past them only once they are written (see `write`).
+            // Other keys the session knows are skipped, not moved past: the ones this flush
+            // writes explicitly, those of the session's objects, and those rolled back. (The
+            // sequence moves past explicit keys once they are committed, see `before_commit`.)
             loop {
-                keys.extend(fresh.into_iter().filter(|k| !explicit.contains(k)));
+                keys.extend(
+                    fresh
+                        .into_iter()
+                        .filter(|&k| !explicit.contains(&k) && !store.key_taken(k)),
+                );
                 if keys.len() >= missing {
                     break;
                 }
@@ -875,6 +899,9 @@ fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates
     };
     let mut fks: Vec<(usize, RawId)> = Vec::new();
     if let Some(written) = written {
+        for (si, keys) in written.explicit.iter().enumerate() {
+            db.stores[si].note_explicit_keys(keys);
+        }
         for &(si, slot) in &written.inserted {
             pending_fks(db, si, slot, &mut fks);
             let key = match db.stores[si].meta().key_kind {

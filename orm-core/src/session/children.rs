@@ -62,6 +62,9 @@ impl Session {
             let new = self.parent_slot(target, now);
             let Some(inv) = meta.inverse(r) else { continue };
             let old = self.parent_slot(target, linked);
+            if new.is_none() && now != RawId::Unset {
+                self.unlinked.push((si, slot, r));
+            }
             if old == new {
                 continue;
             }
@@ -95,6 +98,31 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Links again the children whose parent could not be found when they were linked, now
+    /// that the flush has given every parent its key (after it succeeded).
+    pub(crate) fn link_unlinked(&mut self) {
+        let unlinked = std::mem::take(&mut self.unlinked);
+        let moves: Vec<Move> = unlinked
+            .into_iter()
+            .filter(|&(si, slot, r)| {
+                let store = &self.stores[si];
+                store.state(slot) != State::Discarded
+                    && store.linked_fk(slot, r) == store.foreign_key(slot, r)
+            })
+            .map(|(si, slot, r)| {
+                (
+                    si,
+                    slot,
+                    r,
+                    RawId::Unset,
+                    self.stores[si].foreign_key(slot, r),
+                )
+            })
+            .collect();
+        self.move_children(&moves, true);
+        self.unlinked.clear();
     }
 
     /// The moves that bring these slots of store `si` under the parents their keys name.

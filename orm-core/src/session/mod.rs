@@ -63,6 +63,10 @@ pub struct Session {
     /// For (child store, relation): the new and changed children by parent, built when a
     /// `load` first needs it and dropped by each flush and rollback.
     pub(crate) pending_children: HashMap<(usize, usize), children::PendingChildren>,
+    /// Children (store, slot, relation) whose key names a parent the session could not find
+    /// when it linked them (a parent added later with that explicit key, or one whose key
+    /// changes to it): linked again once the flush has given every parent its key.
+    pub(crate) unlinked: Vec<(usize, u32, usize)>,
 }
 
 impl Session {
@@ -104,6 +108,7 @@ impl Session {
             stores: Vec::new(),
             store_index: HashMap::default(),
             pending_children: HashMap::default(),
+            unlinked: Vec::new(),
         }
     }
 
@@ -504,11 +509,15 @@ impl Session {
         self.file_new_child(si, slot, rel, fk);
         let meta = self.stores[si].meta();
         let Some(inv) = meta.inverse(rel) else { return };
-        if let Some((pi, ps)) = self.parent_slot((meta.relations[rel].target)(), fk) {
-            let session = self.id;
-            if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
-                c.push_slot(session, slot);
+        match self.parent_slot((meta.relations[rel].target)(), fk) {
+            Some((pi, ps)) => {
+                let session = self.id;
+                if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                    c.push_slot(session, slot);
+                }
             }
+            None if fk != RawId::Unset => self.unlinked.push((si, slot, rel)),
+            None => {}
         }
     }
 
@@ -525,6 +534,7 @@ impl Session {
         self.flush()?;
         if self.conn.in_transaction {
             self.conn.check_not_aborted()?;
+            crate::flush::before_commit(self)?;
             if let Err(e) = self.conn.execute_batch("COMMIT") {
                 if self.conn.dialect().error_aborts_transaction() {
                     // PostgreSQL ended the transaction: the session goes back to the last
@@ -556,6 +566,7 @@ impl Session {
         };
         let session = self.id;
         self.pending_children.clear();
+        self.unlinked.clear();
         let mut restored = Ok(());
         for s in &mut self.stores {
             let r = s.rollback(session);

@@ -216,9 +216,14 @@ pub struct Store<T: Model> {
     collections_journal: Vec<(u32, SavedCollections)>,
     /// New objects added with an explicit key, so children can find them before the flush.
     pending_keys: HashMap<KeyValue, u32>,
-    /// The highest integer key this store has seen (loaded, stored or reserved), never
-    /// lowered: keys generated later are above it, whatever other programs deleted.
-    seen_max: Option<i64>,
+    /// The highest integer key read from the database: keys generated later are above it,
+    /// whatever other programs deleted since (or inserted without moving a key sequence).
+    loaded_max: Option<i64>,
+    /// Keys written explicitly by flushes of the open transaction.
+    tx_explicit: Vec<i64>,
+    /// Integer keys of objects a rollback discarded: never generated again (a copy of such an
+    /// object's id must not come to name another row).
+    retired: rustc_hash::FxHashSet<i64>,
 }
 
 impl<T: Model> Store<T> {
@@ -235,7 +240,9 @@ impl<T: Model> Store<T> {
             journal: Vec::new(),
             collections_journal: Vec::new(),
             pending_keys: HashMap::default(),
-            seen_max: None,
+            loaded_max: None,
+            tx_explicit: Vec::new(),
+            retired: Default::default(),
         }
     }
 
@@ -361,17 +368,12 @@ impl<T: Model> Store<T> {
             touched: false,
         });
         if let Some(k) = key {
-            self.index_key(k, slot);
+            if let KeyValue::Int(v) = k {
+                self.loaded_max = Some(self.loaded_max.map_or(v, |m| m.max(v)));
+            }
+            self.identity.insert(k, slot);
         }
         Ok(slot)
-    }
-
-    /// Puts a stored key in the identity map, and notes it as seen.
-    fn index_key(&mut self, key: KeyValue, slot: u32) {
-        if let KeyValue::Int(k) = key {
-            self.see_key(k);
-        }
-        self.identity.insert(key, slot);
     }
 
     /// Takes `key` out of the identity map if it still names `slot`.
@@ -439,11 +441,15 @@ pub trait AnyStore: Any {
     fn apply_update(&mut self, slot: u32);
     /// The slots touched since the last call (see [`Store::touch`]), forgotten.
     fn take_touched(&mut self) -> Vec<u32>;
-    /// The highest integer key seen so far (see [`see_key`](AnyStore::see_key)).
-    fn seen_max(&self) -> Option<i64>;
-    /// Notes an integer key as seen (loaded, stored or reserved): the keys the session
-    /// generates later are above it.
-    fn see_key(&mut self, key: i64);
+    /// The highest integer key read from the database.
+    fn loaded_max(&self) -> Option<i64>;
+    /// Whether a generated key must not be `key`: an object of the session holds it, or one
+    /// that a rollback discarded held it.
+    fn key_taken(&self, key: i64) -> bool;
+    /// Notes keys a successful flush wrote explicitly.
+    fn note_explicit_keys(&mut self, keys: &[i64]);
+    /// The highest key written explicitly in the open transaction.
+    fn tx_explicit_max(&self) -> Option<i64>;
     /// After a successful flush: forget the marks and new list.
     fn finish_flush(&mut self);
     /// After commit.
@@ -569,7 +575,7 @@ impl<T: Model> AnyStore for Store<T> {
         s.state = State::Persistent;
         self.snapshots.remove(&slot);
         if let Some(k) = Self::key_of(obj) {
-            self.index_key(k, slot);
+            self.identity.insert(k, slot);
         }
     }
     fn apply_update(&mut self, slot: u32) {
@@ -590,7 +596,7 @@ impl<T: Model> AnyStore for Store<T> {
         if old != new {
             self.forget_key(old, slot);
             if let Some(k) = new {
-                self.index_key(k, slot);
+                self.identity.insert(k, slot);
             }
         }
     }
@@ -601,11 +607,17 @@ impl<T: Model> AnyStore for Store<T> {
         }
         touched
     }
-    fn seen_max(&self) -> Option<i64> {
-        self.seen_max
+    fn loaded_max(&self) -> Option<i64> {
+        self.loaded_max
     }
-    fn see_key(&mut self, key: i64) {
-        self.seen_max = Some(self.seen_max.map_or(key, |m| m.max(key)));
+    fn key_taken(&self, key: i64) -> bool {
+        self.retired.contains(&key) || self.lookup(&KeyValue::Int(key)).is_some()
+    }
+    fn note_explicit_keys(&mut self, keys: &[i64]) {
+        self.tx_explicit.extend_from_slice(keys);
+    }
+    fn tx_explicit_max(&self) -> Option<i64> {
+        self.tx_explicit.iter().copied().max()
     }
     fn finish_flush(&mut self) {
         for &slot in &self.marked {
@@ -623,6 +635,7 @@ impl<T: Model> AnyStore for Store<T> {
         self.linked.clear();
     }
     fn finish_commit(&mut self) {
+        self.tx_explicit.clear();
         for slot in self.added.drain(..) {
             self.slots[slot as usize].since_commit = false;
         }
@@ -634,11 +647,15 @@ impl<T: Model> AnyStore for Store<T> {
         }
     }
     fn rollback(&mut self, session: u32) -> Result<()> {
+        self.tx_explicit.clear();
         for slot in std::mem::take(&mut self.added) {
             let key = self.slots[slot as usize]
                 .obj
                 .as_ref()
                 .and_then(Self::key_of);
+            if let Some(KeyValue::Int(k)) = key {
+                self.retired.insert(k);
+            }
             self.forget_key(key, slot);
             let s = &mut self.slots[slot as usize];
             s.obj = None;
@@ -682,7 +699,7 @@ impl<T: Model> AnyStore for Store<T> {
             }
             self.forget_key(Self::key_of(&old), slot);
             if let Some(k) = Self::key_of(&obj) {
-                self.index_key(k, slot);
+                self.identity.insert(k, slot);
             }
             self.slots[slot as usize].obj = Some(obj);
         }
