@@ -330,7 +330,8 @@ fn reserve_all(db: &mut Session, updates: &Updates) -> Result<(Vec<Vec<i64>>, Ve
                 explicit.insert(v);
             }
         }
-        let fresh = reserve_keys(&mut db.conn, &*db.stores[si], missing, &explicit)?;
+        let read = read_max(db, si);
+        let fresh = reserve_keys(&mut db.conn, &*db.stores[si], read, missing, &explicit)?;
         explicit_keys.push(explicit.into_iter().collect());
         let store = &db.stores[si];
         if store.new_slots().is_empty() {
@@ -567,6 +568,24 @@ fn stale(meta: &ModelMeta, key: ValueRef<'_>) -> Error {
     }
 }
 
+/// The highest key of store `si`'s model read from the database: as a row's key, or as a
+/// parent key in a `belongs_to` column of any model.
+fn read_max(db: &Session, si: usize) -> Option<i64> {
+    let meta = db.stores[si].meta();
+    let as_parent = db.stores.iter().flat_map(|s| {
+        let m = s.meta();
+        (0..m.relations.len())
+            .filter(move |&r| {
+                m.relations[r].kind != RelationKind::HasMany && (m.relations[r].target)().same(meta)
+            })
+            .map(move |r| s.fk_loaded_max(r))
+    });
+    std::iter::once(db.stores[si].loaded_max())
+        .chain(as_parent)
+        .flatten()
+        .max()
+}
+
 /// Before the transaction commits, on a database whose keys come from sequences: each
 /// sequence moves past the keys the transaction wrote explicitly, so that no session draws
 /// them later. (Not earlier: a flush or transaction that is rolled back leaves the sequences
@@ -586,10 +605,11 @@ pub(crate) fn before_commit(db: &mut Session) -> Result<()> {
 /// `missing` keys for new rows of `store`'s model, ascending, that no other row has or will
 /// get, drawn as the dialect says: never one of `explicit` (the keys this flush writes
 /// explicitly), one an object of the session holds, or one an object discarded by a rollback
-/// held; and above every key read from the database.
+/// held; and above `read`, the highest key read from the database.
 fn reserve_keys(
     conn: &mut Conn,
     store: &dyn AnyStore,
+    read: Option<i64>,
     missing: usize,
     explicit: &HashSet<i64>,
 ) -> Result<Vec<i64>> {
@@ -606,7 +626,7 @@ fn reserve_keys(
                 max = int(row).unwrap_or(0);
                 Ok(())
             })?;
-            let floor = [explicit.iter().copied().max(), store.loaded_max()]
+            let floor = [explicit.iter().copied().max(), read]
                 .into_iter()
                 .flatten()
                 .fold(max.max(0), i64::max);
@@ -624,8 +644,7 @@ fn reserve_keys(
             let mut fresh = draw_keys(conn, meta, missing)?;
             // Only when the sequence is behind a row read from the database (which another
             // program inserted with an explicit key) is it moved past that row's key.
-            let loaded = store.loaded_max();
-            if let Some(l) = loaded.filter(|&l| fresh.first().is_some_and(|&f| f <= l)) {
+            if let Some(l) = read.filter(|&l| fresh.first().is_some_and(|&f| f <= l)) {
                 move_sequence(conn, meta, l)?;
                 fresh = draw_keys(conn, meta, missing)?;
             }

@@ -298,7 +298,6 @@ pub trait RawCollection {
     fn slots(&self) -> Option<Vec<u32>>;
     fn contains_slot(&self, slot: u32) -> bool;
     fn push_slot(&mut self, session: u32, slot: u32);
-    fn remove_slot(&mut self, slot: u32);
     fn remove_slots(&mut self, slots: &rustc_hash::FxHashSet<u32>);
     fn set_slots(&mut self, session: u32, slots: &[u32]);
     fn unload(&mut self);
@@ -319,11 +318,6 @@ impl<T> RawCollection for HasMany<T> {
     fn push_slot(&mut self, session: u32, slot: u32) {
         if let Some(items) = &mut self.items {
             items.push(Handle::new(session, slot));
-        }
-    }
-    fn remove_slot(&mut self, slot: u32) {
-        if let Some(items) = &mut self.items {
-            items.retain(|h| h.slot != slot);
         }
     }
     fn remove_slots(&mut self, slots: &rustc_hash::FxHashSet<u32>) {

@@ -116,11 +116,20 @@ impl ModelMeta {
         (self.type_id)() == (other.type_id)()
     }
 
-    /// The relation on the target model named by `back_populates` of relation `rel`.
+    /// The other side of relation `rel` on the target model: the relation its
+    /// `back_populates` names or, for a `belongs_to` without one, the `has_many` of the target
+    /// whose `back_populates` names it.
     pub(crate) fn inverse(&self, rel: usize) -> Option<usize> {
         let r = &self.relations[rel];
-        let name = r.back_populates?;
-        (r.target)().relation_index(name)
+        let target = (r.target)();
+        match r.back_populates {
+            Some(name) => target.relation_index(name),
+            None => target.relations.iter().position(|o| {
+                o.back_populates == Some(r.field)
+                    && (o.target)().same(self)
+                    && (o.kind == RelationKind::HasMany) != (r.kind == RelationKind::HasMany)
+            }),
+        }
     }
 }
 

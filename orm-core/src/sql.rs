@@ -55,7 +55,8 @@ pub trait Dialect: Sync {
 /// and children can reference their parents' keys in the same flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyAllocation {
-    /// `max(key) + 1` onwards ([`max_key`]): safe because the session's transaction holds the
+    /// After the highest key in use ([`max_key`]) or read by the session, skipping keys the
+    /// session knows are taken: safe because the session's transaction holds the
     /// database's only write lock.
     AfterMax,
     /// From the key column's sequence ([`next_keys`]), which concurrent transactions share
@@ -260,9 +261,9 @@ pub fn next_keys(d: &dyn Dialect) -> String {
 
 /// Moves the key column's sequence forward to the given key, so that it never hands out that
 /// key, if it is not past it already. Never moves it back (`setval` only when the key is ahead
-/// of the sequence's last value), so keys that concurrent sessions drew are not handed out
-/// again, and a sequence at its end is left alone. Parameters as [`next_keys`], with the key
-/// third.
+/// of the sequence's last value, or of the value it hands out next when it has none: a new or
+/// restarted sequence), so keys that concurrent sessions drew are not handed out again, and a
+/// sequence at its end is left alone. Parameters as [`next_keys`], with the key third.
 pub fn skip_keys(d: &dyn Dialect) -> String {
     let mut p = [String::new(), String::new(), String::new()];
     for (i, p) in p.iter_mut().enumerate() {
@@ -271,7 +272,7 @@ pub fn skip_keys(d: &dyn Dialect) -> String {
     let [table, column, key] = p;
     format!(
         "SELECT setval(q.s, {key}) FROM (SELECT pg_get_serial_sequence({table}, {column}) AS s) AS q \
-         WHERE {key} > COALESCE(pg_sequence_last_value(q.s::regclass), 0)"
+         WHERE {key} > COALESCE(pg_sequence_last_value(q.s::regclass), nextval(q.s::regclass))"
     )
 }
 

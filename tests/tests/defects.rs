@@ -557,3 +557,97 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// A shelf whose books name it only from the shelf's side (`back_populates` on the
+/// `has_many` alone).
+#[derive(Model, Debug)]
+pub struct Rack {
+    #[key]
+    pub id: Id<Rack>,
+    pub name: String,
+    #[has_many(back_populates = "rack")]
+    pub boxes: HasMany<Crate>,
+}
+
+/// The child of [`Rack`], whose `belongs_to` does not name the other side.
+#[derive(Model, Debug)]
+pub struct Crate {
+    #[key]
+    pub id: Id<Crate>,
+    pub label: String,
+    #[belongs_to]
+    pub rack: Option<Id<Rack>>,
+}
+
+backend_tests! {
+    /// Defect 1 with `back_populates` on one side only: the child still moves between the
+    /// parents' collections, whichever side is set or edited.
+    fn a_one_sided_relationship_keeps_collections_in_step(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.open();
+        db.create_all::<(Rack, Crate)>()?;
+        let r1 = db.add(Rack::new("r1"));
+        let r2 = db.add(Rack::new("r2"));
+        let c = db.add(Crate::new("c", Some(db[r1].id)));
+        assert_eq!(db[r1].boxes, [c]);
+        db.set(r2, Rack::boxes, [c])?;
+        assert_eq!((db[r1].boxes.len(), db[r2].boxes.len()), (0, 1));
+        db.set(c, Crate::rack, r1)?;
+        assert_eq!((db[r1].boxes.len(), db[r2].boxes.len()), (1, 0));
+        db[c].rack = Some(db[r2].id);
+        db.commit()?;
+        assert_eq!(db[r2].boxes, [c]);
+        assert!(db[r1].boxes.is_empty());
+        assert_eq!(t.rows("SELECT rack_id FROM \"crate\""), table(&[&["2"]]));
+        Ok(())
+    }
+
+    /// Defect 2: a key the session read only as a foreign key is not handed out either (the
+    /// parent row was deleted by another program since).
+    fn a_key_read_as_a_foreign_key_is_not_reused(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.session();
+        let users: Vec<_> = (1..=3).map(|i| db.add(User::new(format!("u{i}")))).collect();
+        db.add(Product::new("p", users[2]));
+        db.commit()?;
+        let mut db = t.open();
+        let p = db.all::<Product>()?[0];
+        t.exec(r#"DELETE FROM product; DELETE FROM "user" WHERE id = 3"#);
+        db.add(Product::new("copy", db[p].user));
+        let fresh = db.add(User::new("fresh"));
+        let e = db.commit().expect_err("user 3 is gone");
+        assert!(is_kind(&e, orm_core::DbErrorKind::ForeignKeyViolation), "{e}");
+        db.rollback()?;
+        assert_eq!(t.rows(r#"SELECT id FROM "user" ORDER BY id"#), table(&[&["1"], &["2"]]));
+        let _ = fresh;
+        Ok(())
+    }
+
+    /// Direct key edits are settled by `remove` too: the child leaves the collection of the
+    /// parent its key no longer names.
+    fn remove_settles_a_direct_edit(t: &TestDb) -> orm_core::Result<()> {
+        let (mut db, [u0, u1, _], p) = fresh_users_and_product(t)?;
+        assert_eq!(db.load(u0, User::products)?, [p]);
+        db[p].user = db[u1].id;
+        db.remove(u0, User::products, p)?; // not u0's child any more: nothing to do
+        assert!(db[u0].products.is_empty());
+        Ok(())
+    }
+}
+
+/// Defect 4 (PostgreSQL): a restarted sequence (no last value yet) is not moved back by an
+/// explicit key below its next value.
+#[test]
+fn an_explicit_key_does_not_move_a_restarted_sequence_back() -> orm_core::Result<()> {
+    let Some(t) = TestDb::postgres() else {
+        return Ok(());
+    };
+    let mut db = t.session();
+    t.exec(r#"ALTER TABLE "user" ALTER COLUMN id RESTART WITH 1000"#);
+    let mut low = User::new("low");
+    low.id = Id::new(5);
+    db.add(low);
+    db.commit()?;
+    let next = db.add(User::new("next"));
+    db.commit()?;
+    assert!(db[next].id.value()? >= 1000, "{}", db[next].id);
+    Ok(())
+}

@@ -22,7 +22,7 @@ pub(crate) type Move = (usize, u32, usize, RawId, RawId);
 /// or pending id: the parent need not be in the session yet).
 #[derive(Default)]
 pub(crate) struct PendingChildren {
-    by_parent: HashMap<RawId, Vec<u32>>,
+    by_parent: HashMap<RawId, HashSet<u32>>,
     parent_of: HashMap<u32, RawId>,
 }
 
@@ -30,14 +30,12 @@ impl PendingChildren {
     /// Files `child` under the key `parent` (nowhere if unset), wherever it was before.
     fn file(&mut self, child: u32, parent: RawId) {
         if let Some(old) = self.parent_of.remove(&child) {
-            if let Some(list) = self.by_parent.get_mut(&old) {
-                if let Some(i) = list.iter().position(|&c| c == child) {
-                    list.swap_remove(i);
-                }
+            if let Some(set) = self.by_parent.get_mut(&old) {
+                set.remove(&child);
             }
         }
         if parent != RawId::Unset {
-            self.by_parent.entry(parent).or_default().push(child);
+            self.by_parent.entry(parent).or_default().insert(child);
             self.parent_of.insert(child, parent);
         }
     }
@@ -85,13 +83,13 @@ impl Session {
             let Some(c) = self.stores[pi].collection_mut(ps, inv) else {
                 continue;
             };
-            let Some(existing) = c.slots().filter(|_| check) else {
+            if !check {
                 for slot in slots {
                     c.push_slot(session, slot);
                 }
                 continue;
-            };
-            let existing: HashSet<u32> = existing.into_iter().collect();
+            }
+            let existing: HashSet<u32> = c.slots().unwrap_or_default().into_iter().collect();
             for slot in slots {
                 if !existing.contains(&slot) {
                     c.push_slot(session, slot);
@@ -131,7 +129,7 @@ impl Session {
         let meta = store.meta();
         let mut out = Vec::new();
         for (r, rel) in meta.relations.iter().enumerate() {
-            if rel.back_populates.is_none() || rel.kind == crate::model::RelationKind::HasMany {
+            if rel.kind == crate::model::RelationKind::HasMany || meta.inverse(r).is_none() {
                 continue;
             }
             for &slot in slots {
@@ -153,7 +151,7 @@ impl Session {
             return;
         }
         let moves = self.moves_of(si, &touched);
-        self.move_children(&moves, true);
+        self.move_children(&moves, false);
     }
 
     /// The new or changed children of relation `rel` of store `ci` whose key names the parent

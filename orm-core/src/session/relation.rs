@@ -129,9 +129,11 @@ impl Session {
         // parent's, and is in that one (also if it was linked there already: a collection
         // loaded before the child's row was read does not hold it yet).
         let linked = self.stores[si].linked_fk(child.slot, rel);
-        self.move_children(&[(si, child.slot, rel, linked, id)], false);
         let target = (r.target)();
-        if let (Some(inv), Some((pi, ps))) = (meta.inverse(rel), self.parent_slot(target, id)) {
+        let new_parent = self.parent_slot(target, id);
+        let stays = self.parent_slot(target, linked) == new_parent;
+        self.move_children(&[(si, child.slot, rel, linked, id)], false);
+        if let (true, Some(inv), Some((pi, ps))) = (stays, meta.inverse(rel), new_parent) {
             let session = self.id;
             if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
                 if c.is_loaded() && !c.contains_slot(child.slot) {
@@ -169,6 +171,7 @@ impl Session {
         let inv = inverse_of::<P, C>(rel.rel)?;
         let si = self.store_index_or_create(C::META);
         let pi = self.store_index_or_create(P::META);
+        self.settle(si);
         let current = self.stores[si].foreign_key(child.slot, inv);
         if self.parent_slot(P::META, current) != Some((pi, parent.slot)) {
             return Ok(()); // not this parent's child

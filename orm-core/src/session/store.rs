@@ -219,6 +219,9 @@ pub struct Store<T: Model> {
     /// The highest integer key read from the database: keys generated later are above it,
     /// whatever other programs deleted since (or inserted without moving a key sequence).
     loaded_max: Option<i64>,
+    /// For each relation, the highest parent key read from the database in a `belongs_to`
+    /// column (has-many relations stay `None`).
+    fk_loaded_max: Box<[Option<i64>]>,
     /// Keys written explicitly by flushes of the open transaction.
     tx_explicit: Vec<i64>,
     /// Integer keys of objects a rollback discarded: never generated again (a copy of such an
@@ -241,6 +244,7 @@ impl<T: Model> Store<T> {
             collections_journal: Vec::new(),
             pending_keys: HashMap::default(),
             loaded_max: None,
+            fk_loaded_max: vec![None; T::META.relations.len()].into_boxed_slice(),
             tx_explicit: Vec::new(),
             retired: Default::default(),
         }
@@ -357,6 +361,12 @@ impl<T: Model> Store<T> {
             }
             _ => T::from_row(&mut RowReader::new(row, meta))?,
         };
+        // The parents' keys it holds were keys of rows too.
+        for (r, seen) in self.fk_loaded_max.iter_mut().enumerate() {
+            if let RawId::Stored(k) = obj.foreign_key(r) {
+                *seen = Some(seen.map_or(k, |m| m.max(k)));
+            }
+        }
         let slot = self.slots.len() as u32;
         self.slots.push(Slot {
             obj: Some(obj),
@@ -421,7 +431,8 @@ pub trait AnyStore: Any {
     fn foreign_key(&self, slot: u32, rel: usize) -> RawId;
     fn snapshot_fk(&self, slot: u32, rel: usize) -> Option<RawId>;
     /// The parent whose loaded collection holds this object for `rel`: where the session last
-    /// put it, which differs from the foreign key after a direct edit until the next flush.
+    /// put it, which differs from the foreign key after a direct edit until the session
+    /// settles it (the next relationship call on the model, or flush).
     fn linked_fk(&self, slot: u32, rel: usize) -> RawId;
     /// Records where the session put the object for `rel`.
     fn set_linked(&mut self, slot: u32, rel: usize, id: RawId);
@@ -443,6 +454,8 @@ pub trait AnyStore: Any {
     fn take_touched(&mut self) -> Vec<u32>;
     /// The highest integer key read from the database.
     fn loaded_max(&self) -> Option<i64>;
+    /// The highest parent key read from the database in the column of relation `rel`.
+    fn fk_loaded_max(&self, rel: usize) -> Option<i64>;
     /// Whether a generated key must not be `key`: an object of the session holds it, or one
     /// that a rollback discarded held it.
     fn key_taken(&self, key: i64) -> bool;
@@ -609,6 +622,9 @@ impl<T: Model> AnyStore for Store<T> {
     }
     fn loaded_max(&self) -> Option<i64> {
         self.loaded_max
+    }
+    fn fk_loaded_max(&self, rel: usize) -> Option<i64> {
+        self.fk_loaded_max.get(rel).copied().flatten()
     }
     fn key_taken(&self, key: i64) -> bool {
         self.retired.contains(&key) || self.lookup(&KeyValue::Int(key)).is_some()
