@@ -664,6 +664,29 @@ impl<T: Model> AnyStore for Store<T> {
     }
     fn rollback(&mut self, session: u32) -> Result<()> {
         self.tx_explicit.clear();
+        self.discard_added();
+        let restored = self.restore_objects(session);
+        for &slot in &self.marked {
+            let s = &mut self.slots[slot as usize];
+            s.marked = false;
+            self.snapshots.remove(&slot);
+        }
+        self.marked.clear();
+        self.new.clear();
+        self.pending_keys.clear();
+        self.clear_touched();
+        // Every child is linked under the parent its key names again (also one the session
+        // linked without changing its key).
+        self.linked.clear();
+        self.restore_collections(session);
+        restored
+    }
+}
+
+impl<T: Model> Store<T> {
+    /// Rollback: discards the objects added (or first inserted) since the last commit; their
+    /// keys are retired, never generated again.
+    fn discard_added(&mut self) {
         for slot in std::mem::take(&mut self.added) {
             let key = self.slots[slot as usize]
                 .obj
@@ -680,9 +703,12 @@ impl<T: Model> AnyStore for Store<T> {
             s.marked = false;
             s.since_commit = false;
         }
-        // Undo unflushed edits, then rows updated by flushes of this transaction: the journal
-        // holds their values at the commit, so it goes last. Every object is restored even if
-        // one cannot be; the first failure is reported.
+    }
+
+    /// Rollback: undoes unflushed edits, then rows updated by flushes of this transaction (the
+    /// journal holds their values at the commit, so it goes last). Every object is restored
+    /// even if one cannot be; the first failure is reported. Collections are carried over.
+    fn restore_objects(&mut self, session: u32) -> Result<()> {
         let mut result = Ok(());
         let journal = std::mem::take(&mut self.journal);
         let restores = self
@@ -707,7 +733,6 @@ impl<T: Model> AnyStore for Store<T> {
             let Some(old) = self.slots[slot as usize].obj.take() else {
                 continue;
             };
-            // The collections stay (restored below where they changed).
             for r in has_many::<T>() {
                 if let Some(children) = old.collection(r).slots() {
                     obj.collection_mut(r).set_slots(session, &children);
@@ -719,20 +744,12 @@ impl<T: Model> AnyStore for Store<T> {
             }
             self.slots[slot as usize].obj = Some(obj);
         }
-        for &slot in &self.marked {
-            let s = &mut self.slots[slot as usize];
-            s.marked = false;
-            self.snapshots.remove(&slot);
-        }
-        self.marked.clear();
-        self.new.clear();
-        self.pending_keys.clear();
-        self.clear_touched();
-        // Every child is linked under the parent its key names again (also one the session
-        // linked without changing its key).
-        self.linked.clear();
-        // Collections changed since the commit go back to what they held then (which names
-        // no discarded object).
+        result
+    }
+
+    /// Rollback: collections changed since the commit go back to what they held then (which
+    /// names no discarded object); one first loaded since is unloaded.
+    fn restore_collections(&mut self, session: u32) {
         for (slot, saved) in std::mem::take(&mut self.collections_journal) {
             let s = &mut self.slots[slot as usize];
             s.collections_journaled = false;
@@ -745,7 +762,6 @@ impl<T: Model> AnyStore for Store<T> {
                 }
             }
         }
-        result
     }
 }
 
