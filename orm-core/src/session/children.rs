@@ -183,6 +183,9 @@ impl Session {
 
     /// Files a new child in the pending index of relation `rel`, where that index is built.
     pub(crate) fn file_new_child(&mut self, si: usize, slot: u32, rel: usize, parent: RawId) {
+        if self.pending_children.is_empty() {
+            return;
+        }
         if let Some(index) = self.pending_children.get_mut(&(si, rel)) {
             index.file(slot, parent);
         }

@@ -222,6 +222,8 @@ pub struct Store<T: Model> {
     /// For each relation, the highest parent key read from the database in a `belongs_to`
     /// column (has-many relations stay `None`).
     fk_loaded_max: Box<[Option<i64>]>,
+    /// No object of the store holds, or held before a rollback, an integer key above this.
+    held_max: Option<i64>,
     /// Keys written explicitly by flushes of the open transaction.
     tx_explicit: Vec<i64>,
     /// Integer keys of objects a rollback discarded: never generated again (a copy of such an
@@ -245,6 +247,7 @@ impl<T: Model> Store<T> {
             pending_keys: HashMap::default(),
             loaded_max: None,
             fk_loaded_max: vec![None; T::META.relations.len()].into_boxed_slice(),
+            held_max: None,
             tx_explicit: Vec::new(),
             retired: Default::default(),
         }
@@ -324,6 +327,7 @@ impl<T: Model> Store<T> {
     pub(crate) fn insert_new(&mut self, obj: T) -> u32 {
         let slot = self.slots.len() as u32;
         if let Some(k) = Self::key_of(&obj) {
+            self.hold(&k);
             self.pending_keys.insert(k, slot);
         }
         self.slots.push(Slot {
@@ -381,9 +385,17 @@ impl<T: Model> Store<T> {
             if let KeyValue::Int(v) = k {
                 self.loaded_max = Some(self.loaded_max.map_or(v, |m| m.max(v)));
             }
+            self.hold(&k);
             self.identity.insert(k, slot);
         }
         Ok(slot)
+    }
+
+    /// Raises the bound on held integer keys to `key`.
+    fn hold(&mut self, key: &KeyValue) {
+        if let KeyValue::Int(k) = *key {
+            self.held_max = Some(self.held_max.map_or(k, |m| m.max(k)));
+        }
     }
 
     /// Takes `key` out of the identity map if it still names `slot`.
@@ -588,6 +600,7 @@ impl<T: Model> AnyStore for Store<T> {
         s.state = State::Persistent;
         self.snapshots.remove(&slot);
         if let Some(k) = Self::key_of(obj) {
+            self.hold(&k);
             self.identity.insert(k, slot);
         }
     }
@@ -609,6 +622,7 @@ impl<T: Model> AnyStore for Store<T> {
         if old != new {
             self.forget_key(old, slot);
             if let Some(k) = new {
+                self.hold(&k);
                 self.identity.insert(k, slot);
             }
         }
@@ -627,7 +641,8 @@ impl<T: Model> AnyStore for Store<T> {
         self.fk_loaded_max.get(rel).copied().flatten()
     }
     fn key_taken(&self, key: i64) -> bool {
-        self.retired.contains(&key) || self.lookup(&KeyValue::Int(key)).is_some()
+        self.held_max.is_some_and(|m| key <= m)
+            && (self.retired.contains(&key) || self.lookup(&KeyValue::Int(key)).is_some())
     }
     fn note_explicit_keys(&mut self, keys: &[i64]) {
         self.tx_explicit.extend_from_slice(keys);
@@ -693,6 +708,7 @@ impl<T: Model> Store<T> {
                 .as_ref()
                 .and_then(Self::key_of);
             if let Some(KeyValue::Int(k)) = key {
+                self.hold(&KeyValue::Int(k));
                 self.retired.insert(k);
             }
             self.forget_key(key, slot);
@@ -740,6 +756,7 @@ impl<T: Model> Store<T> {
             }
             self.forget_key(Self::key_of(&old), slot);
             if let Some(k) = Self::key_of(&obj) {
+                self.hold(&k);
                 self.identity.insert(k, slot);
             }
             self.slots[slot as usize].obj = Some(obj);
