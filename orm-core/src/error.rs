@@ -168,6 +168,21 @@ pub enum Error {
         /// The key the session knows the row by.
         key: String,
     },
+    /// A new object's key, or the key a stored object was changed to, is held by another
+    /// object of the session (whose row another program may have deleted since).
+    #[error("`{model}` key {key} is held by another object of this session (another program may have deleted its row); two objects cannot stand for one row: give this object another key")]
+    KeyInUse {
+        /// The model.
+        model: &'static str,
+        /// The key.
+        key: String,
+    },
+    /// A stored object's generated key was set to an id that is not stored.
+    #[error("the key of a stored `{model}` was set to an id that is not stored (unset, or a pending id); give it a key with `Id::new(..)` or leave it as it was")]
+    KeyNotStored {
+        /// The model.
+        model: &'static str,
+    },
     /// No key is left after the largest key in use (`i64::MAX`).
     #[error("cannot generate a key for a new `{model}`: the table already holds the largest key (i64::MAX); give the object an explicit `Id`")]
     KeysExhausted {

@@ -8,7 +8,7 @@ use crate::backend::{Conn, SqlKey};
 use crate::error::{DbErrorKind, Error, Result};
 use crate::id::RawId;
 use crate::model::{KeyKind, ModelMeta, RawRow, RelationKind};
-use crate::session::store::{AnyStore, State};
+use crate::session::store::{AnyStore, KeyValue, State};
 use crate::session::Session;
 use crate::sql::{self, KeyAllocation};
 use crate::value::{SqlType, Value, ValueRef};
@@ -81,8 +81,15 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
     for si in 0..db.stores.len() {
         moves.extend(db.moves_of(si, db.stores[si].marked_slots()));
     }
+    let rekeyed: Vec<(usize, u32)> = updates
+        .list
+        .iter()
+        .filter(|u| updates.columns(u).contains(&db.stores[u.store].meta().key))
+        .map(|u| (u.store, u.slot))
+        .collect();
     apply(db, &targets, written.as_ref(), &updates);
     db.move_children(&moves, true);
+    db.relink_children_of(&rekeyed);
     db.link_unlinked();
     db.pending_children.clear();
     for s in &mut db.stores {
@@ -92,7 +99,7 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
 }
 
 /// Misuse the session can see before any SQL: required keys left unset, pending ids of other
-/// sessions or of discarded objects.
+/// sessions or of discarded objects, keys that another object holds or that are not stored.
 fn validate(db: &Session) -> Result<()> {
     for store in &db.stores {
         let meta = store.meta();
@@ -100,6 +107,7 @@ fn validate(db: &Session) -> Result<()> {
             if store.state(slot) == State::Discarded {
                 continue;
             }
+            check_key(&**store, slot)?;
             for (r, rel) in meta.relations.iter().enumerate() {
                 let RelationKind::BelongsTo { nullable, .. } = rel.kind else {
                     continue;
@@ -116,6 +124,42 @@ fn validate(db: &Session) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The key of a new or changed object: stored if the object is, and held by no other object
+/// of the session (which would make two objects of one row).
+fn check_key(store: &dyn AnyStore, slot: u32) -> Result<()> {
+    let meta = store.meta();
+    let persistent = store.state(slot) == State::Persistent;
+    if persistent
+        && meta.key_kind == KeyKind::Generated
+        && !matches!(store.key_id(slot), RawId::Stored(_))
+    {
+        return Err(Error::KeyNotStored { model: meta.name });
+    }
+    let Some(key) = store.key_value(slot) else {
+        return Ok(());
+    };
+    let unchanged = persistent
+        && store
+            .snapshot_value(slot, meta.key)
+            .is_none_or(|v| KeyValue::from_ref(v.as_ref()).as_ref() == Some(&key));
+    if unchanged {
+        return Ok(());
+    }
+    match store.lookup(&key) {
+        Some(other) if other != slot && store.key_value(other).as_ref() == Some(&key) => {
+            Err(Error::KeyInUse {
+                model: meta.name,
+                key: match key {
+                    KeyValue::Int(k) => k.to_string(),
+                    KeyValue::Text(t) => format!("{t:?}"),
+                    KeyValue::Blob(b) => format!("<{} bytes>", b.len()),
+                },
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An UPDATE to run: store, slot, and where its changed columns are in [`Updates`].

@@ -123,6 +123,57 @@ impl Session {
         self.unlinked.clear();
     }
 
+    /// After a flush changed the keys of these parents (store, slot): children in their loaded
+    /// collections whose key now names another parent (a key one parent gave up and another
+    /// took) move to that parent's collection.
+    pub(crate) fn relink_children_of(&mut self, parents: &[(usize, u32)]) {
+        let session = self.id;
+        for &(pi, ps) in parents {
+            let meta = self.stores[pi].meta();
+            for (rel, r) in meta.relations.iter().enumerate() {
+                if r.kind != crate::model::RelationKind::HasMany {
+                    continue;
+                }
+                let (Some(inv), Some(ci)) = (meta.inverse(rel), self.store_index_of((r.target)()))
+                else {
+                    continue;
+                };
+                let Some(children) = self.stores[pi].collection(ps, rel).and_then(|c| c.slots())
+                else {
+                    continue;
+                };
+                let mut leaving: HashSet<u32> = HashSet::default();
+                let mut arriving: HashMap<(usize, u32), Vec<u32>> = HashMap::default();
+                for child in children {
+                    let now = self.parent_slot(meta, self.stores[ci].foreign_key(child, inv));
+                    if now != Some((pi, ps)) {
+                        leaving.insert(child);
+                        if let Some(p) = now {
+                            arriving.entry(p).or_default().push(child);
+                        }
+                    }
+                }
+                if leaving.is_empty() {
+                    continue;
+                }
+                if let Some(c) = self.stores[pi].collection_mut(ps, rel) {
+                    c.remove_slots(&leaving);
+                }
+                for ((npi, nps), slots) in arriving {
+                    if let Some(c) = self.stores[npi].collection_mut(nps, rel) {
+                        let existing: HashSet<u32> =
+                            c.slots().unwrap_or_default().into_iter().collect();
+                        for slot in slots {
+                            if !existing.contains(&slot) {
+                                c.push_slot(session, slot);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The moves that bring these slots of store `si` under the parents their keys name.
     pub(crate) fn moves_of(&self, si: usize, slots: &[u32]) -> Vec<Move> {
         let store = &self.stores[si];

@@ -125,22 +125,10 @@ impl Session {
         if self.stores[si].foreign_key(child.slot, rel) != id {
             self.stores[si].set_foreign_key(child.slot, rel, id);
         }
-        // The child leaves the collection of the parent it is linked under for the new
-        // parent's, and is in that one (also if it was linked there already: a collection
-        // loaded before the child's row was read does not hold it yet).
+        // The child leaves the collection of the parent it is linked under (after the settle
+        // above, the one its key named) for the new parent's.
         let linked = self.stores[si].linked_fk(child.slot, rel);
-        let target = (r.target)();
-        let new_parent = self.parent_slot(target, id);
-        let stays = self.parent_slot(target, linked) == new_parent;
         self.move_children(&[(si, child.slot, rel, linked, id)], false);
-        if let (true, Some(inv), Some((pi, ps))) = (stays, meta.inverse(rel), new_parent) {
-            let session = self.id;
-            if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
-                if c.is_loaded() && !c.contains_slot(child.slot) {
-                    c.push_slot(session, child.slot);
-                }
-            }
-        }
         Ok(())
     }
 

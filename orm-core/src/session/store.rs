@@ -452,6 +452,8 @@ pub trait AnyStore: Any {
     fn resolve_fks(&mut self, slot: u32, fks: &[(usize, RawId)]);
     fn snapshot_value(&self, slot: u32, col: usize) -> Option<&Value>;
     fn lookup(&self, key: &KeyValue) -> Option<u32>;
+    /// The key the object holds now (none for a new object whose key is not chosen yet).
+    fn key_value(&self, slot: u32) -> Option<KeyValue>;
     fn collection(&self, slot: u32, rel: usize) -> Option<&dyn RawCollection>;
     fn collection_mut(&mut self, slot: u32, rel: usize) -> Option<&mut dyn RawCollection>;
     /// Marks (snapshots) a slot and sets a foreign key.
@@ -522,6 +524,9 @@ impl<T: Model> AnyStore for Store<T> {
     }
     fn snapshot_value(&self, slot: u32, col: usize) -> Option<&Value> {
         self.snapshots.get(&slot)?.columns().get(col)
+    }
+    fn key_value(&self, slot: u32) -> Option<KeyValue> {
+        self.obj(slot).and_then(Self::key_of)
     }
     fn lookup(&self, key: &KeyValue) -> Option<u32> {
         self.identity.get(key).or_else(|| {
@@ -749,6 +754,14 @@ impl<T: Model> Store<T> {
             let Some(old) = self.slots[slot as usize].obj.take() else {
                 continue;
             };
+            // A key it held in the transaction is retired, like those of discarded objects.
+            let held = Self::key_of(&old);
+            if held != Self::key_of(&obj) {
+                if let Some(KeyValue::Int(k)) = held {
+                    self.hold(&KeyValue::Int(k));
+                    self.retired.insert(k);
+                }
+            }
             for r in has_many::<T>() {
                 if let Some(children) = old.collection(r).slots() {
                     obj.collection_mut(r).set_slots(session, &children);
