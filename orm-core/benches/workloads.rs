@@ -397,11 +397,11 @@ fn orm_update(mut db: Session) -> Duration {
 
 // ----- running --------------------------------------------------------------------------------
 
-// ----- W6: lazy loads in a full session ----------------------------------------------------------
+// ----- L1: lazy loads in a full session ----------------------------------------------------------
 
 /// Loads every user and product, then each user's products through `load`; returns the time
 /// per `load`, which must not grow with the number of objects the session holds.
-fn w6_orm(t: &TempDb, users: usize) -> Duration {
+fn l1_orm(t: &TempDb, users: usize) -> Duration {
     let mut db = Session::open(&t.path).unwrap();
     let all = db.all::<User>().unwrap();
     db.all::<Product>().unwrap();
@@ -552,12 +552,12 @@ fn main() {
     );
     compare("W4 update 1,000 products", rounds, w4_raw, w4_orm);
 
-    println!("\nW6: `load` of one user's products in a session holding every user and product");
+    println!("\nL1: `load` of one user's products in a session holding every user and product");
     for scale in [1, 10] {
         let users = USERS * scale;
         let t = TempDb::filled(users);
         let rounds = if quick { 1 } else { 5 };
-        let time = median((0..rounds).map(|_| w6_orm(&t, users)).collect());
+        let time = median((0..rounds).map(|_| l1_orm(&t, users)).collect());
         println!(
             "  {:>6} users, {:>7} products: {:>7.1} µs per load",
             users,
