@@ -77,9 +77,23 @@ impl Field<'_> {
     }
 }
 
+/// `ty` without the invisible groups a `macro_rules!` `$t:ty` fragment wraps it in (and
+/// without parentheses), so a type passed through a macro is recognised as written.
+pub fn ungroup(mut ty: &Type) -> &Type {
+    loop {
+        match ty {
+            Type::Group(g) => ty = &g.elem,
+            Type::Paren(p) => ty = &p.elem,
+            _ => return ty,
+        }
+    }
+}
+
 /// The single type argument of `Name<T>`, if `ty` is that.
 pub fn generic_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
-    let Type::Path(p) = ty else { return None };
+    let Type::Path(p) = ungroup(ty) else {
+        return None;
+    };
     if p.qself.is_some() {
         return None;
     }
@@ -94,7 +108,7 @@ pub fn generic_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
         return None;
     }
     match args.args.first()? {
-        GenericArgument::Type(t) => Some(t),
+        GenericArgument::Type(t) => Some(ungroup(t)),
         _ => None,
     }
 }
@@ -102,7 +116,7 @@ pub fn generic_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
 /// `Self` or the model's own name (with any generic arguments: a generic model is reported
 /// once, by `check`, not again for its key).
 fn is_self_type(ty: &Type, ident: &Ident) -> bool {
-    match ty {
+    match ungroup(ty) {
         Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
             let seg = &p.path.segments[0];
             seg.ident == "Self" || seg.ident == *ident
@@ -113,7 +127,9 @@ fn is_self_type(ty: &Type, ident: &Ident) -> bool {
 
 /// The first type argument of `Vec<T>` and the like, for suggestions.
 fn first_generic_arg(ty: &Type) -> Option<&Type> {
-    let Type::Path(p) = ty else { return None };
+    let Type::Path(p) = ungroup(ty) else {
+        return None;
+    };
     let PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
         return None;
     };

@@ -1,13 +1,13 @@
 //! `Model::new(..)`: every column a new object needs, in field order.
 
 use super::private;
-use crate::ast::{generic_arg, Kind, Model};
+use crate::ast::{generic_arg, ungroup, Kind, Model};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::Type;
 
 fn is_string(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.qself.is_none() && (p.path.is_ident("String")
+    matches!(ungroup(ty), Type::Path(p) if p.qself.is_none() && (p.path.is_ident("String")
         || p.path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>() == ["std", "string", "String"]))
 }
 

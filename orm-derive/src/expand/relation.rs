@@ -9,7 +9,7 @@
 //! `NO_RELATION`, which passes the type check, so each mistake gives one error.
 
 use super::{concrete, private};
-use crate::ast::{Kind, Model};
+use crate::ast::{ungroup, Kind, Model};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -17,7 +17,7 @@ use syn::{Ident, LitStr, Type};
 
 /// The name of `ty` in messages: the last segment of a path, `Self` as the model's name.
 fn display_name(ty: &Type, model: &Ident) -> String {
-    match ty {
+    match ungroup(ty) {
         Type::Path(p) if p.qself.is_none() => match p.path.segments.last() {
             Some(seg) if seg.ident == "Self" => model.to_string(),
             Some(seg) => seg.ident.to_string(),
