@@ -50,6 +50,8 @@ pub mod error;
 pub(crate) mod flush;
 pub mod id;
 pub mod model;
+#[cfg(feature = "pool")]
+pub mod pool;
 pub mod schema;
 pub mod session;
 pub mod sql;

@@ -136,7 +136,7 @@ impl ModelMeta {
 /// A struct stored as a table row; implement it with `#[derive(Model)]`.
 ///
 /// The methods are the derive's interface to the session and are hidden from the docs.
-pub trait Model: Sized + 'static {
+pub trait Model: Sized + Send + 'static {
     /// What `Session::get` takes: `Id<Self>` for a generated key, the field's type otherwise.
     type Key: KeyType;
     /// The model's static description.

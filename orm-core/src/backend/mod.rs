@@ -15,7 +15,7 @@ use crate::sql::Dialect;
 use crate::value::ValueRef;
 
 /// One open database connection.
-pub trait Connection {
+pub trait Connection: Send {
     /// The SQL dialect of this database.
     fn dialect(&self) -> &'static dyn Dialect;
     /// Runs a statement (prepared once and cached) and returns the rows it changed.

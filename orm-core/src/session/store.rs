@@ -429,7 +429,7 @@ fn raw_value(raw: RawId) -> Value {
 /// Type-erased access to a [`Store`], for the flush and the relationship bookkeeping.
 #[doc(hidden)]
 #[allow(missing_docs)]
-pub trait AnyStore: Any {
+pub trait AnyStore: Any + Send {
     fn meta(&self) -> &'static ModelMeta;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
