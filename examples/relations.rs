@@ -46,6 +46,8 @@ fn show(db: &mut Session) {
 }
 
 fn main() -> orm_core::Result<()> {
+    // `RUST_LOG=orm_core=debug` prints every statement with its parameters, rows and time.
+    env_logger::init();
     let given = std::env::args().nth(1);
     let temp = std::env::temp_dir().join(format!("orm-relations-{}.db", std::process::id()));
     let url = given.clone().unwrap_or_else(|| temp.display().to_string());

@@ -9,7 +9,7 @@ mod sqlite;
 pub use self::postgres::PostgresConnection;
 pub use sqlite::SqliteConnection;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Params, Result};
 use crate::model::RawRow;
 use crate::sql::Dialect;
 use crate::value::ValueRef;
@@ -138,6 +138,13 @@ pub(crate) enum SqlKey {
 /// The most SQL texts a connection keeps built; the cache starts again when full.
 const SQL_TEXTS: usize = 1024;
 
+/// The `log` target of the event each statement reports: `RUST_LOG=orm_core::sql=debug`
+/// (or `orm_core=debug`) shows them.
+pub const LOG_TARGET: &str = "orm_core::sql";
+
+/// The most statements the in-memory log keeps: past this, the oldest are dropped.
+pub const MAX_LOGGED: usize = 100_000;
+
 /// The session's connection, with the statement log and the SQL texts built so far in
 /// front of it.
 pub(crate) struct Conn {
@@ -149,6 +156,8 @@ pub(crate) struct Conn {
     /// The failure that aborted the open transaction, on a database where a failed
     /// statement does that (PostgreSQL).
     pub(crate) aborted: Option<String>,
+    /// Whether the statement events of the `log` crate show the parameters.
+    pub(crate) log_params: bool,
 }
 
 impl Conn {
@@ -160,6 +169,7 @@ impl Conn {
             texts: Default::default(),
             in_transaction: false,
             aborted: None,
+            log_params: true,
         }
     }
 
@@ -219,6 +229,9 @@ impl Conn {
 
     fn record(&mut self, sql: &str, params: &[ValueRef<'_>]) {
         if let Some(log) = &mut self.log {
+            if log.len() >= MAX_LOGGED {
+                log.drain(..MAX_LOGGED / 2);
+            }
             log.push(LoggedStatement {
                 sql: sql.to_owned(),
                 params: params.iter().map(|p| p.into_owned()).collect(),
@@ -226,10 +239,51 @@ impl Conn {
         }
     }
 
+    /// Runs `run` on the connection; where the `log` crate wants debug events of
+    /// [`LOG_TARGET`], reports the statement with its parameters (unless hidden), the rows
+    /// `rows` says it touched, and its duration.
+    fn traced<R>(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        run: impl FnOnce(&mut dyn Connection) -> Result<R>,
+        rows: impl FnOnce(&R) -> usize,
+    ) -> Result<R> {
+        if !log::log_enabled!(target: LOG_TARGET, log::Level::Debug) {
+            let result = run(&mut *self.inner);
+            return self.watch(result);
+        }
+        let start = std::time::Instant::now();
+        let result = run(&mut *self.inner);
+        let took = start.elapsed();
+        let shown = if params.is_empty() {
+            String::new()
+        } else if self.log_params {
+            format!(
+                "; params {}",
+                Params(params.iter().map(|p| p.into_owned()).collect())
+            )
+        } else {
+            format!("; {} params (hidden)", params.len())
+        };
+        match &result {
+            Ok(r) => log::debug!(
+                target: LOG_TARGET,
+                "{sql}{shown}; {} rows in {took:?}",
+                rows(r)
+            ),
+            // With the parameters hidden, so is the database's message (it may quote them).
+            Err(Error::Database { kind, .. }) if !self.log_params => {
+                log::debug!(target: LOG_TARGET, "{sql}{shown}; failed in {took:?}: {kind}")
+            }
+            Err(e) => log::debug!(target: LOG_TARGET, "{sql}{shown}; failed in {took:?}: {e}"),
+        }
+        self.watch(result)
+    }
+
     pub(crate) fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
         self.record(sql, params);
-        let result = self.inner.execute(sql, params);
-        self.watch(result)
+        self.traced(sql, params, |c| c.execute(sql, params), |&n| n)
     }
 
     pub(crate) fn execute_many(
@@ -247,8 +301,12 @@ impl Conn {
             }
             return Ok(changed);
         }
-        let result = self.inner.execute_many(sql, params, row_len);
-        self.watch(result)
+        self.traced(
+            sql,
+            params,
+            |c| c.execute_many(sql, params, row_len),
+            |changed| changed.iter().sum(),
+        )
     }
 
     pub(crate) fn query(
@@ -258,13 +316,41 @@ impl Conn {
         each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
     ) -> Result<()> {
         self.record(sql, params);
-        let result = self.inner.query(sql, params, each);
-        self.watch(result)
+        let n = std::cell::Cell::new(0usize);
+        let mut counting = |row: &dyn RawRow| {
+            n.set(n.get() + 1);
+            each(row)
+        };
+        self.traced(
+            sql,
+            params,
+            |c| c.query(sql, params, &mut counting).map(|()| n.get()),
+            |&n| n,
+        )
+        .map(|_| ())
     }
 
     pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<()> {
         self.record(sql, &[]);
-        let result = self.inner.execute_batch(sql);
-        self.watch(result)
+        self.traced(sql, &[], |c| c.execute_batch(sql), |_| 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statement_log_is_bounded_and_keeps_the_newest() {
+        let mut conn = Conn::new(Box::new(SqliteConnection::open_in_memory().unwrap()));
+        conn.log = Some(Vec::new());
+        for i in 0..MAX_LOGGED + 10 {
+            conn.record(&i.to_string(), &[]);
+        }
+        let log = conn.log.as_ref().unwrap();
+        assert!(log.len() <= MAX_LOGGED, "{}", log.len());
+        assert_eq!(log.last().unwrap().sql, (MAX_LOGGED + 9).to_string());
+        let first: usize = log[0].sql.parse().unwrap();
+        assert_eq!(first + log.len(), MAX_LOGGED + 10, "no gap in what is kept");
     }
 }

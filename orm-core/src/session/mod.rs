@@ -189,12 +189,22 @@ impl Session {
 
     // ----- statement log ------------------------------------------------------------------
 
-    /// Starts (`true`) or stops recording every statement the session runs.
+    /// Starts (`true`) or stops recording every statement the session runs in memory (for
+    /// tests; a program logs through the `log` crate instead, see
+    /// [`log_parameters`](Session::log_parameters)).
     pub fn log_statements(&mut self, on: bool) {
         self.conn.log = if on { Some(Vec::new()) } else { None };
     }
 
-    /// The statements recorded since logging started or was last taken.
+    /// Whether the events each statement reports through the `log` crate (debug level,
+    /// target [`orm_core::sql`](crate::backend::LOG_TARGET)) show its parameters: on by
+    /// default; turn it off where values are secrets.
+    pub fn log_parameters(&mut self, on: bool) {
+        self.conn.log_params = on;
+    }
+
+    /// The statements recorded since logging started or was last taken (the last
+    /// [`MAX_LOGGED`](crate::backend::MAX_LOGGED) at most).
     pub fn statements(&self) -> &[LoggedStatement] {
         self.conn.log.as_deref().unwrap_or(&[])
     }
