@@ -66,6 +66,19 @@ impl fmt::Display for Params {
     }
 }
 
+/// Where a constraint failed, as far as the database says: PostgreSQL names the constraint,
+/// the table and the columns; SQLite's message names the table and columns of a UNIQUE or
+/// NOT NULL failure (and nothing for a foreign key).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Violated {
+    /// The constraint's name.
+    pub constraint: Option<String>,
+    /// The table.
+    pub table: Option<String>,
+    /// The columns, in the constraint's order.
+    pub columns: Vec<String>,
+}
+
 /// Every error the ORM reports.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -81,6 +94,8 @@ pub enum Error {
         sql: String,
         /// Its parameters.
         params: Params,
+        /// The constraint that failed, its table and columns, where the database says.
+        violated: Box<Violated>,
         /// The driver's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -234,6 +249,32 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+}
+
+impl Error {
+    /// For a database error, the constraint that failed, its table and columns (as far as the
+    /// database says), so that a program can tell a clash on `email` from one on `name`:
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// # #[derive(Model, Debug)]
+    /// # struct Account { #[key] id: Id<Account>, #[column(unique)] email: String }
+    /// # fn main() -> orm_core::Result<()> {
+    /// let mut db = Session::open_in_memory()?;
+    /// db.create_all::<Account>()?;
+    /// db.add(Account::new("a@example.com"));
+    /// db.add(Account::new("a@example.com"));
+    /// let e = db.commit().unwrap_err();
+    /// assert_eq!(e.violated().unwrap().columns, ["email"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn violated(&self) -> Option<&Violated> {
+        match self {
+            Error::Database { violated, .. } => Some(violated),
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -60,7 +60,7 @@ pub mod value;
 #[cfg(feature = "postgres")]
 pub use backend::PostgresConnection;
 pub use backend::{Connection, LoggedStatement, SqliteConnection};
-pub use error::{DbErrorKind, Error, Result};
+pub use error::{DbErrorKind, Error, Result, Violated};
 pub use id::{Handle, HasMany, Id};
 pub use model::{ColumnMeta, KeyKind, Model, ModelMeta, ModelSet, RelationKind, RelationMeta};
 pub use session::{BelongsTo, HasManyRel, Relationship, Session};

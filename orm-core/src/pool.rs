@@ -145,4 +145,7 @@ impl Connection for Pooled {
     fn last_failure_reached_database(&self) -> bool {
         self.0.last_failure_reached_database()
     }
+    fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.0.set_busy_timeout(timeout)
+    }
 }

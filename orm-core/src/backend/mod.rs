@@ -39,6 +39,10 @@ pub trait Connection: Send {
     ) -> Result<()>;
     /// Runs a statement without parameters or caching (transaction control, DDL).
     fn execute_batch(&mut self, sql: &str) -> Result<()>;
+    /// How long a statement waits for a lock another connection holds before it fails with
+    /// [`DbErrorKind::Busy`](crate::DbErrorKind::Busy) (SQLite: the write lock, 5 s by
+    /// default; PostgreSQL: row and table locks, `lock_timeout`).
+    fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<()>;
     /// Whether the last failed statement reached the database (and so, where
     /// [`Dialect::error_aborts_transaction`], aborted the open transaction), rather than
     /// being refused by the driver before it was sent.

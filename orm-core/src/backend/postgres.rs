@@ -2,7 +2,7 @@
 //! type the server expects, and SQLSTATEs mapped to the same error kinds as SQLite's.
 
 use super::Connection;
-use crate::error::{DbErrorKind, Error, Params, Result};
+use crate::error::{DbErrorKind, Error, Params, Result, Violated};
 use crate::model::RawRow;
 use crate::sql::{Dialect, Postgres};
 use crate::value::{SqlType, ValueRef};
@@ -79,7 +79,7 @@ fn db_error(e: postgres::Error, sql: &str, params: &[ValueRef<'_>]) -> Error {
         _ => DbErrorKind::Other,
     };
     // The server's message; the driver's own display is only "db error".
-    let message = match e.as_db_error() {
+    let mut message = match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_owned(),
@@ -90,12 +90,43 @@ fn db_error(e: postgres::Error, sql: &str, params: &[ValueRef<'_>]) -> Error {
             None => e.to_string(),
         },
     };
+    if kind == DbErrorKind::Busy {
+        message.push_str(
+            ": another session holds a lock on these rows (it keeps it until its commit or \
+             rollback) and did not let go within the lock timeout",
+        );
+    }
     Error::Database {
         kind,
+        violated: Box::new(e.as_db_error().map(violated).unwrap_or_default()),
         message,
         sql: sql.to_owned(),
         params: Params(params.iter().map(|p| p.into_owned()).collect()),
         source: Box::new(e),
+    }
+}
+
+/// The constraint, table and columns the server names: the columns from its `column` field
+/// (a NOT NULL failure) or from the detail `Key (a, b)=(..)` (UNIQUE, FOREIGN KEY).
+fn violated(db: &postgres::error::DbError) -> Violated {
+    let columns = match (db.column(), db.detail()) {
+        (Some(c), _) => vec![c.to_owned()],
+        (None, Some(detail)) => detail
+            .strip_prefix("Key (")
+            .and_then(|rest| rest.split_once(")=("))
+            .map(|(names, _)| {
+                names
+                    .split(", ")
+                    .map(|n| n.trim_matches('"').to_owned())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        (None, None) => Vec::new(),
+    };
+    Violated {
+        constraint: db.constraint().map(str::to_owned),
+        table: db.table().map(str::to_owned),
+        columns,
     }
 }
 
@@ -242,6 +273,15 @@ impl Connection for PostgresConnection {
 
     fn last_failure_reached_database(&self) -> bool {
         self.server_failure
+    }
+
+    fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<()> {
+        let ms = format!("{}ms", timeout.as_millis().max(1));
+        self.query(
+            "SELECT set_config('lock_timeout', $1, false)",
+            &[ValueRef::Text(&ms)],
+            &mut |_| Ok(()),
+        )
     }
 
     fn execute_batch(&mut self, sql: &str) -> Result<()> {

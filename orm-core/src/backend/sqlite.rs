@@ -2,7 +2,7 @@
 //! prepared statements.
 
 use super::Connection;
-use crate::error::{DbErrorKind, Error, Params, Result};
+use crate::error::{DbErrorKind, Error, Params, Result, Violated};
 use crate::model::RawRow;
 use crate::sql::{Dialect, Sqlite};
 use crate::value::{SqlType, ValueRef};
@@ -81,13 +81,37 @@ fn db_error(e: rusqlite::Error, sql: &str, params: &[ValueRef<'_>]) -> Error {
         },
         _ => DbErrorKind::Other,
     };
+    let mut message = e.to_string();
+    if kind == DbErrorKind::Busy {
+        message.push_str(
+            ": another connection holds the database's write lock (a session holds it from its \
+             first flush that writes to its commit or rollback) and did not let go within the \
+             busy timeout",
+        );
+    }
     Error::Database {
         kind,
-        message: e.to_string(),
+        violated: Box::new(violated(&message)),
+        message,
         sql: sql.to_owned(),
         params: Params(params.iter().map(|p| p.into_owned()).collect()),
         source: Box::new(e),
     }
+}
+
+/// The table and columns SQLite's message names: `UNIQUE constraint failed: t.a, t.b`.
+fn violated(message: &str) -> Violated {
+    let Some((_, names)) = message.split_once(" constraint failed: ") else {
+        return Violated::default();
+    };
+    let mut out = Violated::default();
+    for name in names.split(", ") {
+        if let Some((table, column)) = name.rsplit_once('.') {
+            out.table.get_or_insert_with(|| table.to_owned());
+            out.columns.push(column.to_owned());
+        }
+    }
+    out
 }
 
 struct Bind<'a>(ValueRef<'a>);
@@ -182,5 +206,11 @@ impl Connection for SqliteConnection {
         self.conn
             .execute_batch(sql)
             .map_err(|e| db_error(e, sql, &[]))
+    }
+
+    fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<()> {
+        self.conn
+            .busy_timeout(timeout)
+            .map_err(|e| db_error(e, "PRAGMA busy_timeout", &[]))
     }
 }

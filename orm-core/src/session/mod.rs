@@ -187,6 +187,13 @@ impl Session {
         ended
     }
 
+    /// How long a statement waits for a lock another session holds (SQLite: the write lock,
+    /// 5 s by default; PostgreSQL: row locks, no limit by default) before it fails with
+    /// [`DbErrorKind::Busy`](crate::DbErrorKind::Busy), whose message says so.
+    pub fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<()> {
+        self.conn.inner.set_busy_timeout(timeout)
+    }
+
     // ----- statement log ------------------------------------------------------------------
 
     /// Starts (`true`) or stops recording every statement the session runs in memory (for
@@ -614,6 +621,9 @@ impl Connection for Closed {
         unreachable!("the session was consumed")
     }
     fn execute_batch(&mut self, _: &str) -> Result<()> {
+        unreachable!("the session was consumed")
+    }
+    fn set_busy_timeout(&mut self, _: std::time::Duration) -> Result<()> {
         unreachable!("the session was consumed")
     }
 }
