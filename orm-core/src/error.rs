@@ -221,6 +221,13 @@ pub enum Error {
         /// The model it references.
         references: &'static str,
     },
+    /// The tables do not match the models (`Session::check_schema`, `create_all` on tables
+    /// that exist): every difference found, each naming the model, the field and what is wrong.
+    #[error("the database does not match the models:{}", differences.iter().map(|d| format!("\n  - {d}")).collect::<String>())]
+    SchemaMismatch {
+        /// One line per difference.
+        differences: Vec<String>,
+    },
     /// A filter named a column the model does not have.
     #[error("`{model}` has no column or field named `{column}`")]
     UnknownColumn {

@@ -55,3 +55,95 @@ pub fn creation_order(set: &[&'static ModelMeta]) -> Result<Vec<&'static ModelMe
     }
     Ok(out)
 }
+
+/// What the database says of one column of a table.
+#[derive(Debug)]
+pub(crate) struct DbColumn {
+    pub(crate) name: String,
+    pub(crate) declared: String,
+    pub(crate) not_null: bool,
+    pub(crate) primary_key: bool,
+    /// A default (or a generated identity) fills it when an INSERT leaves it out.
+    pub(crate) has_default: bool,
+}
+
+/// What the database says of a table: its columns, and its foreign keys as (column, table).
+#[derive(Debug, Default)]
+pub(crate) struct DbTable {
+    pub(crate) columns: Vec<DbColumn>,
+    pub(crate) foreign_keys: Vec<(String, String)>,
+}
+
+/// Every difference between `meta` and its table as the database describes it (`None`: no
+/// such table), in words that name the model, the field and what to do.
+pub(crate) fn differences(
+    d: &dyn crate::sql::Dialect,
+    meta: &ModelMeta,
+    table: Option<&DbTable>,
+    out: &mut Vec<String>,
+) {
+    let Some(table) = table else {
+        out.push(format!(
+            "table `{}` of `{}` does not exist (`create_all` creates it)",
+            meta.table, meta.name
+        ));
+        return;
+    };
+    for (i, c) in meta.columns.iter().enumerate() {
+        let at = format!(
+            "`{}.{}` (column `{}.{}`)",
+            meta.name, c.field, meta.table, c.name
+        );
+        let Some(db) = table.columns.iter().find(|x| x.name == c.name) else {
+            out.push(format!("{at}: the column is missing from the table"));
+            continue;
+        };
+        if !d.same_type(&db.declared, c.sql_type) {
+            out.push(format!(
+                "{at}: the column is {}, the field needs {}",
+                db.declared,
+                d.column_type(c.sql_type)
+            ));
+        }
+        if i == meta.key {
+            if !db.primary_key {
+                out.push(format!(
+                    "{at}: the model's key is not the table's primary key"
+                ));
+            }
+        } else if c.nullable && db.not_null {
+            out.push(format!(
+                "{at}: the column is NOT NULL but the field is an `Option` (writing `None` fails)"
+            ));
+        } else if !c.nullable && !db.not_null {
+            out.push(format!(
+                "{at}: the column allows NULL but the field is not an `Option` (reading a NULL fails)"
+            ));
+        }
+    }
+    for r in meta.relations {
+        let RelationKind::BelongsTo { column, .. } = r.kind else {
+            continue;
+        };
+        let (name, target) = (meta.columns[column].name, (r.target)().table);
+        if !table
+            .foreign_keys
+            .iter()
+            .any(|(c, t)| c == name && t == target)
+        {
+            out.push(format!(
+                "`{}.{}` (column `{}.{name}`): the column has no FOREIGN KEY to `{target}`",
+                meta.name, r.field, meta.table
+            ));
+        }
+    }
+    for db in &table.columns {
+        let known = meta.columns.iter().any(|c| c.name == db.name);
+        if !known && db.not_null && !db.has_default {
+            out.push(format!(
+                "table `{}` has a NOT NULL column `{}` without a default that `{}` does not know: every insert fails (add a field for it, or a default)",
+                meta.table, db.name, meta.name
+            ));
+        }
+    }
+}

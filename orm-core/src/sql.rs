@@ -49,6 +49,31 @@ pub trait Dialect: Sync {
     fn error_aborts_transaction(&self) -> bool {
         false
     }
+    /// A query of a table's columns (parameter: the table's name): name, declared type, NOT
+    /// NULL, part of the primary key, has a default (or is generated). No rows: no table.
+    fn describe_columns(&self) -> &'static str;
+    /// A query of a table's foreign keys (parameter: the table's name): column, table
+    /// referenced.
+    fn describe_foreign_keys(&self) -> &'static str;
+    /// Whether a column declared as `declared` holds values of `ty` as the session writes and
+    /// reads them.
+    fn same_type(&self, declared: &str, ty: SqlType) -> bool;
+}
+
+/// SQLite's type affinity of a declared column type (its documented rules, in order).
+fn affinity(declared: &str) -> &'static str {
+    let t = declared.to_ascii_uppercase();
+    if t.contains("INT") {
+        "INTEGER"
+    } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        "TEXT"
+    } else if t.contains("BLOB") || t.is_empty() {
+        "BLOB"
+    } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+        "REAL"
+    } else {
+        "NUMERIC"
+    }
 }
 
 /// How the flush picks the keys of new rows, so that whole tables go in multi-row INSERTs
@@ -105,6 +130,17 @@ impl Dialect for Sqlite {
     fn forward_references(&self) -> bool {
         true
     }
+    fn describe_columns(&self) -> &'static str {
+        "SELECT name, type, \"notnull\", pk > 0, \
+         dflt_value IS NOT NULL OR (pk > 0 AND upper(type) = 'INTEGER') \
+         FROM pragma_table_info(?1)"
+    }
+    fn describe_foreign_keys(&self) -> &'static str {
+        "SELECT \"from\", \"table\" FROM pragma_foreign_key_list(?1)"
+    }
+    fn same_type(&self, declared: &str, ty: SqlType) -> bool {
+        affinity(declared) == affinity(self.column_type(ty))
+    }
 }
 
 /// PostgreSQL: `$N` placeholders, identity keys drawn from their sequences, `BEGIN`.
@@ -145,6 +181,30 @@ impl Dialect for Postgres {
     }
     fn error_aborts_transaction(&self) -> bool {
         true
+    }
+    fn describe_columns(&self) -> &'static str {
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+         COALESCE(a.attnum = ANY(i.indkey::int2[]), false), a.atthasdef OR a.attidentity <> '' \
+         FROM pg_attribute a \
+         LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
+         WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum"
+    }
+    fn describe_foreign_keys(&self) -> &'static str {
+        "SELECT a.attname::text, cf.relname::text FROM pg_constraint k \
+         JOIN pg_class cf ON cf.oid = k.confrelid \
+         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] \
+         WHERE k.contype = 'f' AND k.conrelid = to_regclass(quote_ident($1))"
+    }
+    fn same_type(&self, declared: &str, ty: SqlType) -> bool {
+        match ty {
+            SqlType::Text => {
+                declared == "text"
+                    || declared.starts_with("character varying")
+                    || declared.starts_with("character(")
+            }
+            _ => declared == self.column_type(ty).to_ascii_lowercase(),
+        }
     }
     fn ignore_if_exists(&self, ddl: String) -> String {
         // A dollar-quote tag that the statement does not contain, so no identifier in it can

@@ -81,7 +81,10 @@ backend_tests! {
              INSERT INTO person (name) VALUES ('Ann'), ('Bob')"
         ));
         let mut db = t.open();
-        db.create_all::<Person>()?; // IF NOT EXISTS: the older table stays
+        // IF NOT EXISTS: the older table stays, and `create_all` says it does not match.
+        let e = db.create_all::<Person>().expect_err("the table has no nickname column");
+        assert!(matches!(e, orm_core::Error::SchemaMismatch { .. }), "{e}");
+        assert!(e.to_string().contains("nickname"), "{e}");
         let e = db.all::<Person>().expect_err("the table has no nickname column");
         assert!(matches!(e, orm_core::Error::Database { .. }), "{e}");
         assert!(e.to_string().contains("nickname"), "{e}");

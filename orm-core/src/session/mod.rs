@@ -9,7 +9,7 @@ use crate::backend::{Conn, Connection, LoggedStatement, SqlKey, SqliteConnection
 use crate::error::{Error, Result};
 use crate::id::{Handle, Id, RawId};
 use crate::model::{KeyKind, KeyRef, KeyType, Model, ModelMeta, ModelSet, RelationKind};
-use crate::value::{IntoValue, ValueRef};
+use crate::value::{IntoValue, SqlType, ValueRef};
 use rustc_hash::FxHashMap as HashMap;
 use std::any::TypeId;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -143,7 +143,65 @@ impl Session {
                 self.conn.execute_batch(&fk)?;
             }
         }
-        Ok(())
+        // Tables that existed already are kept: say so if they do not match the models.
+        self.check_tables(&order)
+    }
+
+    /// Compares the tables of a set of models with the models (columns, types, nullability,
+    /// keys, foreign keys): `Error::SchemaMismatch` lists every difference.
+    pub fn check_schema<S: ModelSet>(&mut self) -> Result<()> {
+        let order = crate::schema::creation_order(&S::metas())?;
+        self.check_tables(&order)
+    }
+
+    fn check_tables(&mut self, metas: &[&'static ModelMeta]) -> Result<()> {
+        let d = self.conn.dialect();
+        let mut differences = Vec::new();
+        for meta in metas {
+            let table = self.describe_table(meta.table)?;
+            crate::schema::differences(d, meta, table.as_ref(), &mut differences);
+        }
+        if differences.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::SchemaMismatch { differences })
+        }
+    }
+
+    /// The table as the database describes it, or `None` if it does not exist.
+    fn describe_table(&mut self, table: &str) -> Result<Option<crate::schema::DbTable>> {
+        let d = self.conn.dialect();
+        let name = [ValueRef::Text(table)];
+        let text = |row: &dyn crate::model::RawRow, i: usize| match row.value(i, SqlType::Text) {
+            Ok(ValueRef::Text(t)) => t.to_owned(),
+            _ => String::new(),
+        };
+        let flag = |row: &dyn crate::model::RawRow, i: usize| {
+            matches!(
+                row.value(i, SqlType::Bool),
+                Ok(ValueRef::Bool(true) | ValueRef::I64(1..) | ValueRef::I32(1..))
+            )
+        };
+        let mut out = crate::schema::DbTable::default();
+        self.conn.query(d.describe_columns(), &name, &mut |row| {
+            out.columns.push(crate::schema::DbColumn {
+                name: text(row, 0),
+                declared: text(row, 1),
+                not_null: flag(row, 2),
+                primary_key: flag(row, 3),
+                has_default: flag(row, 4),
+            });
+            Ok(())
+        })?;
+        if out.columns.is_empty() {
+            return Ok(None);
+        }
+        self.conn
+            .query(d.describe_foreign_keys(), &name, &mut |row| {
+                out.foreign_keys.push((text(row, 0), text(row, 1)));
+                Ok(())
+            })?;
+        Ok(Some(out))
     }
 
     /// Drops the tables of a set of models (`IF EXISTS`), children before parents.
