@@ -2,7 +2,6 @@
 //! difference reported in one error, and `create_all` saying so when a table it keeps does
 //! not match.
 
-use orm_core::prelude::*;
 use orm_tests::*;
 
 fn differences(e: &orm_core::Error) -> Vec<String> {
