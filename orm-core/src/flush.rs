@@ -67,6 +67,10 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
                     // The savepoint undid the failure; the transaction goes on.
                     db.conn.aborted = None;
                     let _ = db.conn.execute_batch("RELEASE orm_flush");
+                } else {
+                    // The savepoint is gone with the transaction (SQLite ends it on some
+                    // errors; a connection may be lost): nothing more is written in it.
+                    db.conn.aborted.get_or_insert_with(|| e.to_string());
                 }
                 return Err(e);
             }

@@ -145,6 +145,9 @@ impl Connection for Pooled {
     fn last_failure_reached_database(&self) -> bool {
         self.0.last_failure_reached_database()
     }
+    fn transaction_open(&self) -> Option<bool> {
+        self.0.transaction_open()
+    }
     fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
         self.0.set_busy_timeout(timeout)
     }

@@ -39,6 +39,11 @@ pub trait Connection: Send {
     ) -> Result<()>;
     /// Runs a statement without parameters or caching (transaction control, DDL).
     fn execute_batch(&mut self, sql: &str) -> Result<()>;
+    /// Whether a transaction is open on the connection, where the driver knows (SQLite: a
+    /// failure can end the transaction on its own).
+    fn transaction_open(&self) -> Option<bool> {
+        None
+    }
     /// How long a statement waits for a lock another connection holds before it fails with
     /// [`DbErrorKind::Busy`](crate::DbErrorKind::Busy) (SQLite: the write lock, 5 s by
     /// default; PostgreSQL: row and table locks, `lock_timeout`).
@@ -193,13 +198,13 @@ impl Conn {
         }
     }
 
-    /// Notes a failure that aborts the open transaction where the database does that.
+    /// Notes a failure that aborts the open transaction where the database does that, or
+    /// that ended it (SQLite rolls the transaction back itself on some errors).
     fn watch<T>(&mut self, result: Result<T>) -> Result<T> {
         if let Err(Error::Database { message, .. }) = &result {
-            if self.in_transaction
-                && self.dialect().error_aborts_transaction()
-                && self.inner.last_failure_reached_database()
-            {
+            let aborts = self.dialect().error_aborts_transaction()
+                && self.inner.last_failure_reached_database();
+            if self.in_transaction && (aborts || self.inner.transaction_open() == Some(false)) {
                 self.aborted.get_or_insert_with(|| message.clone());
             }
         }

@@ -208,6 +208,10 @@ impl Connection for SqliteConnection {
             .map_err(|e| db_error(e, sql, &[]))
     }
 
+    fn transaction_open(&self) -> Option<bool> {
+        Some(!self.conn.is_autocommit())
+    }
+
     fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<()> {
         self.conn
             .busy_timeout(timeout)

@@ -633,10 +633,13 @@ impl Session {
     /// The session is restored whatever the database answers: if the `ROLLBACK` statement
     /// fails (the connection was lost, say), its error is returned after the restore.
     pub fn rollback(&mut self) -> Result<()> {
-        let ended = if self.conn.in_transaction {
+        // (No ROLLBACK to send where the database already ended the transaction.)
+        let ended = if self.conn.in_transaction && self.conn.inner.transaction_open() != Some(false)
+        {
             self.conn.end_transaction();
             self.conn.execute_batch("ROLLBACK")
         } else {
+            self.conn.end_transaction();
             Ok(())
         };
         let session = self.id;
