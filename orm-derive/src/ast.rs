@@ -273,7 +273,7 @@ impl<'a> Field<'a> {
                 );
                 return None;
             };
-            if rel.back_populates.is_none() {
+            if rel.back_populates.is_none() && !rel.refused {
                 cx.error_spanned_by(
                     rel.original,
                     "`#[has_many]` needs `back_populates = \"field\"` naming the child's `#[belongs_to]` field",

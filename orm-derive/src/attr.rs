@@ -19,6 +19,8 @@ pub struct RelAttr<'a> {
     pub original: &'a Attribute,
     /// `back_populates = ".."`.
     pub back_populates: Option<LitStr>,
+    /// Whether a `back_populates` was given but refused (reported already).
+    pub refused: bool,
 }
 
 /// Attributes of one field.
@@ -80,6 +82,7 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
     let mut out = RelAttr {
         original: attr,
         back_populates: None,
+        refused: false,
     };
     if let Meta::Path(_) = attr.meta {
         return out;
@@ -91,6 +94,7 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
                 return Err(meta.error("duplicate `back_populates`"));
             }
             if syn::parse_str::<syn::Ident>(&lit.value()).is_err() {
+                out.refused = true;
                 return Err(syn::Error::new(
                     lit.span(),
                     "`back_populates` must name a field of the other model",

@@ -1,0 +1,22 @@
+// `#[has_many]` is written once on its field.
+
+use orm_core::prelude::*;
+
+#[derive(Model)]
+pub struct User {
+    #[key]
+    pub id: Id<User>,
+    #[has_many(back_populates = "user")]
+    #[has_many(back_populates = "user")]
+    pub products: HasMany<Product>,
+}
+
+#[derive(Model)]
+pub struct Product {
+    #[key]
+    pub id: Id<Product>,
+    #[belongs_to(back_populates = "products")]
+    pub user: Id<User>,
+}
+
+fn main() {}
