@@ -316,11 +316,21 @@ impl<T: Model> Store<T> {
         self.mark(slot)
     }
 
-    /// Forgets every touched slot.
-    fn clear_touched(&mut self) {
-        for slot in self.touched.drain(..) {
+    /// Ends a flush cycle, after a successful flush or a rollback: no object is marked, new or
+    /// touched any more, and every child is linked under the parent its key names again (also
+    /// one the session linked without changing its key).
+    fn end_flush_cycle(&mut self) {
+        for &slot in &self.marked {
+            self.slots[slot as usize].marked = false;
+            self.snapshots.remove(&slot);
+        }
+        self.marked.clear();
+        self.new.clear();
+        self.pending_keys.clear();
+        for slot in std::mem::take(&mut self.touched) {
             self.slots[slot as usize].touched = false;
         }
+        self.linked.clear();
     }
 
     /// Adds a new object; returns its slot.
@@ -656,19 +666,8 @@ impl<T: Model> AnyStore for Store<T> {
         self.tx_explicit.iter().copied().max()
     }
     fn finish_flush(&mut self) {
-        for &slot in &self.marked {
-            let s = &mut self.slots[slot as usize];
-            // Every marked object is stored now (the new ones were inserted).
-            s.marked = false;
-            self.snapshots.remove(&slot);
-        }
-        self.marked.clear();
-        self.new.clear();
-        self.pending_keys.clear();
-        self.clear_touched();
-        // Every child is linked under the parent its key names again (also one the session
-        // linked without changing its key).
-        self.linked.clear();
+        // Every marked object is stored now (the new ones were inserted).
+        self.end_flush_cycle();
     }
     fn finish_commit(&mut self) {
         self.tx_explicit.clear();
@@ -686,18 +685,7 @@ impl<T: Model> AnyStore for Store<T> {
         self.tx_explicit.clear();
         self.discard_added();
         let restored = self.restore_objects(session);
-        for &slot in &self.marked {
-            let s = &mut self.slots[slot as usize];
-            s.marked = false;
-            self.snapshots.remove(&slot);
-        }
-        self.marked.clear();
-        self.new.clear();
-        self.pending_keys.clear();
-        self.clear_touched();
-        // Every child is linked under the parent its key names again (also one the session
-        // linked without changing its key).
-        self.linked.clear();
+        self.end_flush_cycle();
         self.restore_collections(session);
         restored
     }
