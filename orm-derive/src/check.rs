@@ -3,7 +3,7 @@
 //! (That `back_populates` names the matching field of the other model is checked by rustc on
 //! code the expansion emits with the literal's span, since a derive sees one struct only.)
 
-use crate::ast::{Kind, Model};
+use crate::ast::{Field, Kind, Model};
 use crate::ctxt::Ctxt;
 
 /// The most bytes of an identifier PostgreSQL keeps; it cuts longer ones silently.
@@ -11,13 +11,25 @@ const MAX_IDENTIFIER: usize = 63;
 
 /// Checks `model`, recording every problem in `cx`.
 pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
-    let name = model.ident;
+    not_generic(cx, model);
+    one_key(cx, model);
+    identifiers_fit(cx, model);
+    distinct_columns(cx, model);
+}
+
+/// A model is not generic: each table has its own struct.
+fn not_generic(cx: &mut Ctxt, model: &Model<'_>) {
     if !model.original.generics.params.is_empty() {
         cx.error_spanned_by(
             &model.original.generics,
             "a model cannot be generic; give each table its own struct",
         );
     }
+}
+
+/// Exactly one field is `#[key]`.
+fn one_key(cx: &mut Ctxt, model: &Model<'_>) {
+    let name = model.ident;
     let keys: Vec<_> = model
         .fields
         .iter()
@@ -49,43 +61,35 @@ pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
             }
         }
     }
+}
+
+/// The table and column names fit the bytes PostgreSQL keeps.
+fn identifiers_fit(cx: &mut Ctxt, model: &Model<'_>) {
+    let too_long = |what: &str, name: &str, fix: &str| {
+        format!(
+            "{what} name `{name}` is {} bytes; PostgreSQL keeps only the first {MAX_IDENTIFIER}, so two such names could name one {what}: give a shorter one with `{fix}`",
+            name.len()
+        )
+    };
     if model.table.len() > MAX_IDENTIFIER {
-        cx.syn_error(syn::Error::new(
-            model.table_span,
-            format!(
-                "table name `{}` is {} bytes; PostgreSQL keeps only the first {MAX_IDENTIFIER}, so two such names could name one table: give a shorter one with `#[model(table = \"...\")]`",
-                model.table,
-                model.table.len()
-            ),
-        ));
+        let message = too_long("table", &model.table, "#[model(table = \"...\")]");
+        cx.syn_error(syn::Error::new(model.table_span, message));
     }
-    let columns: Vec<_> = model.fields.iter().filter(|f| f.is_column()).collect();
-    for f in &columns {
+    for f in model.fields.iter().filter(|f| f.is_column()) {
         if f.column.len() > MAX_IDENTIFIER {
-            let at = f
-                .attrs
-                .column_name
-                .as_ref()
-                .map_or_else(|| f.ident.span(), |l| l.span());
-            cx.syn_error(syn::Error::new(
-                at,
-                format!(
-                    "column name `{}` is {} bytes; PostgreSQL keeps only the first {MAX_IDENTIFIER}, so two such names could name one column: give a shorter one with `#[column(name = \"...\")]`",
-                    f.column,
-                    f.column.len()
-                ),
-            ));
+            let message = too_long("column", &f.column, "#[column(name = \"...\")]");
+            cx.syn_error(syn::Error::new(column_span(f), message));
         }
     }
+}
+
+/// No two fields share a column.
+fn distinct_columns(cx: &mut Ctxt, model: &Model<'_>) {
+    let columns: Vec<_> = model.fields.iter().filter(|f| f.is_column()).collect();
     for (i, f) in columns.iter().enumerate() {
         if let Some(g) = columns[..i].iter().find(|g| g.column == f.column) {
-            let at = f
-                .attrs
-                .column_name
-                .as_ref()
-                .map_or_else(|| f.ident.span(), |l| l.span());
             cx.syn_error(syn::Error::new(
-                at,
+                column_span(f),
                 format!(
                     "column `{}` of `{}` is already the column of `{}`; give one of them another name with `#[column(name = \"...\")]`",
                     f.column, f.ident, g.ident
@@ -93,4 +97,12 @@ pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
             ));
         }
     }
+}
+
+/// Where a field's column name is written: `#[column(name = "..")]`'s literal, or the field.
+fn column_span(f: &Field<'_>) -> proc_macro2::Span {
+    f.attrs
+        .column_name
+        .as_ref()
+        .map_or_else(|| f.ident.span(), |l| l.span())
 }
