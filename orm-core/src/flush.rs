@@ -863,52 +863,14 @@ fn sort(plan: &mut Plan<'_>) -> Result<(Vec<Row>, Deferred)> {
                             mark[psi][pslot as usize] = 1;
                             stack.push(((psi, pslot), 0));
                         }
-                        1 => {
-                            // A cycle: the rows on the stack from the parent to here.
-                            let nullable = |si: usize, r: usize| {
-                                matches!(
-                                    stores[si].meta().relations[r].kind,
-                                    RelationKind::BelongsTo { nullable: true, .. }
-                                )
-                            };
-                            if nullable(csi, r) {
-                                deferred.insert((csi, cslot, r));
-                                continue;
-                            }
-                            let start = stack
-                                .iter()
-                                .position(|&(row, _)| row == (psi, pslot))
-                                .expect("a visiting row is on the stack");
-                            let edge = stack[start..stack.len() - 1]
-                                .iter()
-                                .map(|&((si, slot), n)| (si, slot, n - 1))
-                                .rfind(|&(si, _, r)| nullable(si, r));
-                            match edge {
-                                Some(e) => {
-                                    // Defer that edge and forget the rows above it on
-                                    // the stack: they are visited again later. Rows
-                                    // already placed stay placed.
-                                    deferred.insert(e);
-                                    let from = stack
-                                        .iter()
-                                        .position(|&(row, _)| row == (e.0, e.1))
-                                        .expect("the edge's row is on the stack");
-                                    for &((si, slot), _) in &stack[from + 1..] {
-                                        mark[si][slot as usize] = 0;
-                                    }
-                                    stack.truncate(from + 1);
-                                    continue;
-                                }
-                                None => {
-                                    let mut tables: Vec<&'static str> = stack[start..]
-                                        .iter()
-                                        .map(|&((si, _), _)| stores[si].meta().table)
-                                        .collect();
-                                    tables.push(stores[psi].meta().table);
-                                    return Err(Error::Cycle { tables });
-                                }
-                            }
-                        }
+                        1 => break_cycle(
+                            stores,
+                            &mut stack,
+                            &mut mark,
+                            &mut deferred,
+                            (csi, cslot, r),
+                            (psi, pslot),
+                        )?,
                         _ => {}
                     }
                 } else {
@@ -920,6 +882,57 @@ fn sort(plan: &mut Plan<'_>) -> Result<(Vec<Row>, Deferred)> {
         }
     }
     Ok((order, deferred))
+}
+
+/// The depth-first walk of [`sort`] met `parent`, a row still on its stack, as the parent of
+/// `child` through relation `child.2`: a cycle of the rows on the stack from `parent` up.
+/// It is broken at the child's key if nullable, else at the last nullable key on the stack
+/// (the rows above it are unmarked, to be visited again; rows placed stay placed); a cycle of
+/// required keys is an error naming its tables.
+fn break_cycle(
+    stores: &[Box<dyn AnyStore>],
+    stack: &mut Vec<(Row, usize)>,
+    mark: &mut [Vec<u8>],
+    deferred: &mut Deferred,
+    child: (usize, u32, usize),
+    parent: Row,
+) -> Result<()> {
+    let nullable = |si: usize, r: usize| {
+        matches!(
+            stores[si].meta().relations[r].kind,
+            RelationKind::BelongsTo { nullable: true, .. }
+        )
+    };
+    if nullable(child.0, child.2) {
+        deferred.insert(child);
+        return Ok(());
+    }
+    let start = stack
+        .iter()
+        .position(|&(row, _)| row == parent)
+        .expect("a visiting row is on the stack");
+    let edge = stack[start..stack.len() - 1]
+        .iter()
+        .map(|&((si, slot), n)| (si, slot, n - 1))
+        .rfind(|&(si, _, r)| nullable(si, r));
+    let Some(e) = edge else {
+        let mut tables: Vec<&'static str> = stack[start..]
+            .iter()
+            .map(|&((si, _), _)| stores[si].meta().table)
+            .collect();
+        tables.push(stores[parent.0].meta().table);
+        return Err(Error::Cycle { tables });
+    };
+    deferred.insert(e);
+    let from = stack
+        .iter()
+        .position(|&(row, _)| row == (e.0, e.1))
+        .expect("the edge's row is on the stack");
+    for &((si, slot), _) in &stack[from + 1..] {
+        mark[si][slot as usize] = 0;
+    }
+    stack.truncate(from + 1);
+    Ok(())
 }
 
 /// The stores with new rows, parents before children (a cycle between models in any order).
