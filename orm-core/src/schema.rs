@@ -27,32 +27,16 @@ pub fn creation_order(set: &[&'static ModelMeta]) -> Result<Vec<&'static ModelMe
             }
         }
     }
-    fn visit(
-        i: usize,
-        all: &[&'static ModelMeta],
-        state: &mut [u8],
-        out: &mut Vec<&'static ModelMeta>,
-    ) {
-        if state[i] != 0 {
-            return;
-        }
-        state[i] = 1;
-        for r in all[i].relations {
-            if let RelationKind::BelongsTo { .. } = r.kind {
+    let order = crate::flush::order::parents_first(unique.len(), 0..unique.len(), |i| {
+        unique[i].relations.iter().filter_map(|r| match r.kind {
+            RelationKind::BelongsTo { .. } => {
                 let target = (r.target)();
-                if let Some(j) = all.iter().position(|u| u.same(target)) {
-                    visit(j, all, state, out);
-                }
+                unique.iter().position(|u| u.same(target))
             }
-        }
-        state[i] = 2;
-        out.push(all[i]);
-    }
-    let mut state = vec![0u8; unique.len()];
-    let mut out = Vec::with_capacity(unique.len());
-    for i in 0..unique.len() {
-        visit(i, &unique, &mut state, &mut out);
-    }
+            _ => None,
+        })
+    });
+    let out = order.into_iter().map(|i| unique[i]).collect();
     Ok(out)
 }
 

@@ -1,0 +1,94 @@
+//! Apply: what the objects learn once every statement of a flush has succeeded (and only
+//! then, so that a failed flush leaves the session as it was).
+
+use super::changes::Updates;
+use super::keys::pending_key;
+use super::{Row, Targets};
+use crate::id::RawId;
+use crate::model::KeyKind;
+use crate::session::store::State;
+use crate::session::Session;
+
+/// What the statements wrote.
+pub(super) struct Written {
+    /// For each store, the key of each new slot.
+    pub(super) keys: Vec<Vec<i64>>,
+    /// The inserted rows.
+    pub(super) inserted: Vec<Row>,
+    /// For each store, the keys written explicitly.
+    pub(super) explicit: Vec<Vec<i64>>,
+}
+
+/// Brings the session in line with what the flush wrote: objects get their keys and lose
+/// their pending ids, snapshots move on, and children whose keys changed join their new
+/// parents' collections (found by the ids they held before the keys were resolved).
+pub(super) fn after_flush(
+    db: &mut Session,
+    targets: &Targets,
+    written: Option<&Written>,
+    updates: &Updates,
+) {
+    let mut moves = Vec::new();
+    for si in 0..db.stores.len() {
+        moves.extend(db.moves_of(si, db.stores[si].marked_slots()));
+    }
+    let rekeyed: Vec<(usize, u32)> = updates
+        .list
+        .iter()
+        .filter(|u| updates.columns(u).contains(&db.stores[u.store].meta().key))
+        .map(|u| (u.store, u.slot))
+        .collect();
+    apply(db, targets, written, updates);
+    db.move_children(&moves, true);
+    db.relink_children_of(&rekeyed);
+    db.link_unlinked();
+    db.pending_children.clear();
+    for s in &mut db.stores {
+        s.finish_flush();
+    }
+}
+
+/// Gives the inserted objects their keys, replaces every pending id with the key it stands
+/// for, and moves updated rows' snapshots to the rollback journal.
+fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates: &Updates) {
+    let keys: &[Vec<i64>] = written.map_or(&[], |w| &w.keys);
+    let pending_fks = |db: &Session, si: usize, slot: u32, fks: &mut Vec<(usize, RawId)>| {
+        fks.clear();
+        for r in 0..targets[si].len() {
+            if let RawId::Pending { slot: ps, .. } = db.stores[si].foreign_key(slot, r) {
+                if let Some(k) = pending_key(&db.stores, targets, keys, si, r, ps) {
+                    fks.push((r, RawId::Stored(k)));
+                }
+            }
+        }
+    };
+    let mut fks: Vec<(usize, RawId)> = Vec::new();
+    if let Some(written) = written {
+        for (si, keys) in written.explicit.iter().enumerate() {
+            db.stores[si].note_explicit_keys(keys);
+        }
+        for &(si, slot) in &written.inserted {
+            pending_fks(db, si, slot, &mut fks);
+            let key = match db.stores[si].meta().key_kind {
+                KeyKind::Generated => Some(written.keys[si][slot as usize]),
+                KeyKind::Natural => None,
+            };
+            db.stores[si].apply_insert(slot, key, &fks);
+        }
+    }
+    for u in &updates.list {
+        db.stores[u.store].apply_update(u.slot);
+    }
+    // Every stored object taken mutably, updated or not, may hold a pending id.
+    for si in 0..db.stores.len() {
+        for i in 0..db.stores[si].marked_slots().len() {
+            let slot = db.stores[si].marked_slots()[i];
+            if db.stores[si].state(slot) == State::Persistent {
+                pending_fks(db, si, slot, &mut fks);
+                if !fks.is_empty() {
+                    db.stores[si].resolve_fks(slot, &fks);
+                }
+            }
+        }
+    }
+}

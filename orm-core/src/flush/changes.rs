@@ -1,0 +1,151 @@
+//! What changed: misuse seen before any SQL, and the columns of each stored object that
+//! differ from its snapshot.
+
+use crate::error::{Error, Result};
+use crate::id::RawId;
+use crate::model::{KeyKind, RelationKind};
+use crate::session::store::{AnyStore, KeyValue, State};
+use crate::session::Session;
+use crate::value::Value;
+
+/// Misuse the session can see before any SQL: required keys left unset, pending ids of other
+/// sessions or of discarded objects, keys that another object holds or that are not stored.
+pub(super) fn validate(db: &Session) -> Result<()> {
+    for store in &db.stores {
+        let meta = store.meta();
+        for &slot in store.new_slots().iter().chain(store.marked_slots()) {
+            if store.state(slot) == State::Discarded {
+                continue;
+            }
+            check_key(&**store, slot)?;
+            for (r, rel) in meta.relations.iter().enumerate() {
+                let RelationKind::BelongsTo { nullable, .. } = rel.kind else {
+                    continue;
+                };
+                let id = store.foreign_key(slot, r);
+                if id == RawId::Unset && !nullable {
+                    return Err(Error::RequiredRelationUnset {
+                        model: meta.name,
+                        field: rel.field,
+                    });
+                }
+                db.check_pending_parent(meta, r, id)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The key of a new or changed object: stored if the object is, and held by no other object
+/// of the session (which would make two objects of one row).
+fn check_key(store: &dyn AnyStore, slot: u32) -> Result<()> {
+    let meta = store.meta();
+    let persistent = store.state(slot) == State::Persistent;
+    if persistent
+        && meta.key_kind == KeyKind::Generated
+        && !matches!(store.key_id(slot), RawId::Stored(_))
+    {
+        return Err(Error::KeyNotStored { model: meta.name });
+    }
+    let Some(key) = store.key_value(slot) else {
+        return Ok(());
+    };
+    let unchanged = persistent
+        && store
+            .snapshot_value(slot, meta.key)
+            .is_none_or(|v| KeyValue::from_ref(v.as_ref()).as_ref() == Some(&key));
+    if unchanged {
+        return Ok(());
+    }
+    match store.lookup(&key) {
+        Some(other) if other != slot && store.key_value(other).as_ref() == Some(&key) => {
+            Err(Error::KeyInUse {
+                model: meta.name,
+                key: match key {
+                    KeyValue::Int(k) => k.to_string(),
+                    KeyValue::Text(t) => format!("{t:?}"),
+                    KeyValue::Blob(b) => format!("<{} bytes>", b.len()),
+                },
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An UPDATE to run: store, slot, and where its changed columns are in [`Updates`].
+pub(crate) struct Update {
+    pub(super) store: usize,
+    pub(super) slot: u32,
+    pub(super) columns: std::ops::Range<usize>,
+}
+
+/// The UPDATEs of a flush, their changed columns in one vector.
+#[derive(Default)]
+pub(crate) struct Updates {
+    pub(super) list: Vec<Update>,
+    pub(super) columns: Vec<usize>,
+}
+
+impl Updates {
+    /// The changed columns of one update.
+    pub(super) fn columns(&self, u: &Update) -> &[usize] {
+        &self.columns[u.columns.clone()]
+    }
+
+    /// Whether nothing changed.
+    pub(super) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Adds an update of `slot` of store `store` whose columns are those `columns` yields
+    /// (none: no update).
+    pub(super) fn push(&mut self, store: usize, slot: u32, columns: impl Iterator<Item = usize>) {
+        let start = self.columns.len();
+        self.columns.extend(columns);
+        if self.columns.len() > start {
+            self.list.push(Update {
+                store,
+                slot,
+                columns: start..self.columns.len(),
+            });
+        }
+    }
+
+    /// The updates of store `si` that change its key column `key`.
+    pub(super) fn of_key(&self, si: usize, key: usize) -> impl Iterator<Item = &Update> {
+        self.list
+            .iter()
+            .filter(move |u| u.store == si && self.columns(u).contains(&key))
+    }
+}
+
+/// The columns of each persistent object that differ from its snapshot.
+pub(super) fn changed_columns(db: &Session) -> Updates {
+    let mut out = Updates::default();
+    for (si, store) in db.stores.iter().enumerate() {
+        let meta = store.meta();
+        for &slot in store.marked_slots() {
+            if store.state(slot) != State::Persistent {
+                continue;
+            }
+            let changed = meta.columns.iter().enumerate().filter(|&(c, col)| {
+                if let Some(r) = col.relation {
+                    let now = db.normalize(meta.relations[r].target, store.foreign_key(slot, r));
+                    Some(now) != store.snapshot_fk(slot, r)
+                } else if c == meta.key && meta.key_kind == KeyKind::Generated {
+                    let now = match store.key_id(slot) {
+                        RawId::Stored(v) => Value::I64(v),
+                        _ => Value::Null,
+                    };
+                    store.snapshot_value(slot, c) != Some(&now)
+                } else {
+                    store
+                        .snapshot_value(slot, c)
+                        .is_none_or(|old| !old.as_ref().same_as(store.column(slot, c)))
+                }
+            });
+            out.push(si, slot, changed.map(|(c, _)| c));
+        }
+    }
+    out
+}

@@ -1,0 +1,129 @@
+//! Execute: the only part of the flush that talks to the connection. It runs a [`Plan`] and
+//! the few queries that reserve keys; what the results mean for the objects is
+//! [`super::apply`]'s business.
+
+use super::plan::{Plan, Statement};
+use crate::backend::{Conn, SqlKey};
+use crate::error::{DbErrorKind, Error, Result};
+use crate::model::{ModelMeta, RawRow};
+use crate::sql;
+use crate::value::{SqlType, ValueRef};
+use std::sync::Arc;
+
+/// Runs the statements of `plan` in order. An UPDATE that matches no row (deleted or
+/// re-keyed behind the session's back) is a stale-data error naming the model and key.
+pub(super) fn run(conn: &mut Conn, plan: &Plan<'_>) -> Result<()> {
+    for statement in &plan.statements {
+        match *statement {
+            Statement::Insert {
+                meta,
+                rows,
+                ref params,
+            } => {
+                let text = conn.sql(meta, SqlKey::Insert(rows), |d| sql::insert(d, meta, rows));
+                conn.execute(&text, &plan.params[params.clone()])?;
+            }
+            Statement::Update {
+                meta,
+                ref columns,
+                ref params,
+            } => {
+                let columns = &plan.columns[columns.clone()];
+                let params = &plan.params[params.clone()];
+                let text = update_sql(conn, meta, columns);
+                let row_len = columns.len() + 1;
+                let changed = conn.execute_many(&text, params, row_len)?;
+                if let Some(i) = changed.iter().position(|&n| n == 0) {
+                    return Err(stale(meta, params[(i + 1) * row_len - 1]));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a statement on the row with this key that matched no row.
+fn stale(meta: &ModelMeta, key: ValueRef<'_>) -> Error {
+    Error::StaleData {
+        model: meta.name,
+        key: key.into_owned().to_string(),
+    }
+}
+
+/// The UPDATE of these columns of `meta`, cached when the columns fit in a bit set.
+fn update_sql(conn: &mut Conn, meta: &'static ModelMeta, columns: &[usize]) -> Arc<str> {
+    if columns.iter().all(|&c| c < 64) {
+        let mask = columns.iter().fold(0u64, |m, &c| m | 1 << c);
+        conn.sql(meta, SqlKey::Update(mask), |d| {
+            sql::update(d, meta, columns)
+        })
+    } else {
+        sql::update(conn.dialect(), meta, columns).into()
+    }
+}
+
+/// The highest key in `meta`'s table (0 when it is empty).
+pub(super) fn max_key(conn: &mut Conn, meta: &ModelMeta) -> Result<i64> {
+    let mut max = 0i64;
+    conn.query(&sql::max_key(conn.dialect(), meta), &[], &mut |row| {
+        max = int(row).unwrap_or(0);
+        Ok(())
+    })?;
+    Ok(max)
+}
+
+/// `n` keys from the sequence of `meta`'s key column, ascending.
+pub(super) fn draw_keys(conn: &mut Conn, meta: &ModelMeta, n: usize) -> Result<Vec<i64>> {
+    let d = conn.dialect();
+    let table = sql::quoted(d, meta.table);
+    let column = ValueRef::Text(meta.key_column().name);
+    let count = i64::try_from(n).map_err(|_| Error::KeysExhausted { model: meta.name })?;
+    let params = [ValueRef::Text(&table), column, ValueRef::I64(count)];
+    let mut keys = Vec::with_capacity(n);
+    conn.query(&sql::next_keys(d), &params, &mut |row| {
+        keys.extend(int(row));
+        Ok(())
+    })
+    .map_err(sequence_error(meta))?;
+    if keys.len() != n {
+        return Err(Error::NoKeySequence {
+            model: meta.name,
+            table: meta.table,
+        });
+    }
+    keys.sort_unstable();
+    Ok(keys)
+}
+
+/// Moves the sequence of `meta`'s key column to at least `key`, so that it never hands out
+/// that key or one below it.
+pub(super) fn move_sequence(conn: &mut Conn, meta: &ModelMeta, key: i64) -> Result<()> {
+    let d = conn.dialect();
+    let table = sql::quoted(d, meta.table);
+    let params = [
+        ValueRef::Text(&table),
+        ValueRef::Text(meta.key_column().name),
+        ValueRef::I64(key),
+    ];
+    conn.query(&sql::skip_keys(d), &params, &mut |_| Ok(()))
+        .map_err(sequence_error(meta))
+}
+
+/// The integer in the first column of a row.
+fn int(row: &dyn RawRow) -> Option<i64> {
+    match row.value(0, SqlType::I64) {
+        Ok(ValueRef::I64(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The error for a key sequence at its end.
+fn sequence_error(meta: &ModelMeta) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Database {
+            kind: DbErrorKind::SequenceExhausted,
+            ..
+        } => Error::KeysExhausted { model: meta.name },
+        e => e,
+    }
+}

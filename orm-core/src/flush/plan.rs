@@ -1,0 +1,338 @@
+//! Plan: the statements of a flush, as data (which statement of which model, over which of
+//! the plan's parameters), built from the changes, the reserved keys and the order without
+//! talking to the database. [`super::execute`] runs them.
+
+use super::changes::{Update, Updates};
+use super::keys::Resolver;
+use super::order::Deferred;
+use super::Row;
+use crate::model::{ModelMeta, RelationKind};
+use crate::sql::Dialect;
+use crate::value::ValueRef;
+use rustc_hash::FxHashSet as HashSet;
+use std::ops::Range;
+
+/// Most rows in one multi-row INSERT.
+const MAX_BATCH_ROWS: usize = 500;
+
+/// Batches of up to this many rows go in one INSERT of their own size; larger ones in
+/// powers of two (see [`insert_sizes`]).
+const EXACT_BATCH_ROWS: usize = 16;
+
+/// Most bytes of values in one multi-row INSERT (a row larger than this goes alone): well
+/// under PostgreSQL's 1 GiB message limit, and a bound on the memory a statement takes.
+const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// One statement of a flush.
+pub(crate) enum Statement {
+    /// A multi-row INSERT of `rows` rows of every column of `meta`.
+    Insert {
+        meta: &'static ModelMeta,
+        rows: usize,
+        params: Range<usize>,
+    },
+    /// An UPDATE of some columns of `meta` by key, run once per row: each row's parameters
+    /// are the columns' values, then the key. Each run must change a row.
+    Update {
+        meta: &'static ModelMeta,
+        /// Where the columns are in [`Plan::columns`].
+        columns: Range<usize>,
+        params: Range<usize>,
+    },
+}
+
+/// The statements of a flush in the order they run, their parameters in one vector.
+#[derive(Default)]
+pub(crate) struct Plan<'a> {
+    pub(crate) statements: Vec<Statement>,
+    pub(crate) params: Vec<ValueRef<'a>>,
+    pub(crate) columns: Vec<usize>,
+}
+
+/// The plan of a flush: UPDATEs first (so that a UNIQUE value an update gives up can be taken
+/// by a new row), then the INSERTs in `order`, then the foreign keys set once every row exists
+/// (those left NULL to break a cycle, and changed keys that point at a row this flush inserts).
+pub(super) fn build<'a>(
+    r: &mut Resolver<'a>,
+    d: &dyn Dialect,
+    updates: &Updates,
+    order: &[Row],
+    deferred: Deferred,
+) -> Plan<'a> {
+    let mut plan = Plan::default();
+    let (early, mut late) = split_updates(r, updates);
+    plan.updates(r, early.as_ref().unwrap_or(updates));
+    plan.inserts(r, d, order, &deferred);
+    late.extend(deferred);
+    plan.late_keys(r, late);
+    plan
+}
+
+/// A foreign key to write after the inserts: (store, slot, relation).
+type LateKey = (usize, u32, usize);
+
+/// Takes out of the UPDATEs each changed foreign key that points at a row the flush inserts
+/// (`None` when there is none, the common case), to be written after the inserts.
+fn split_updates(r: &mut Resolver<'_>, updates: &Updates) -> (Option<Updates>, Vec<LateKey>) {
+    let is_late = |r: &mut Resolver<'_>, u: &Update, c: usize| {
+        let col = &r.stores[u.store].meta().columns[c];
+        col.relation
+            .filter(|&rel| r.parent_row(u.store, u.slot, rel).is_some())
+    };
+    let mut late = Vec::new();
+    for u in &updates.list {
+        for &c in updates.columns(u) {
+            if let Some(rel) = is_late(r, u, c) {
+                late.push((u.store, u.slot, rel));
+            }
+        }
+    }
+    if late.is_empty() {
+        return (None, late);
+    }
+    let mut early = Updates::default();
+    for u in &updates.list {
+        let kept: Vec<usize> = updates
+            .columns(u)
+            .iter()
+            .copied()
+            .filter(|&c| is_late(r, u, c).is_none())
+            .collect();
+        early.push(u.store, u.slot, kept.into_iter());
+    }
+    (Some(early), late)
+}
+
+impl<'a> Plan<'a> {
+    /// An UPDATE of `columns` of `meta` for the rows whose parameters start at `params`.
+    fn update(&mut self, meta: &'static ModelMeta, columns: &[usize], params: usize) {
+        let start = self.columns.len();
+        self.columns.extend_from_slice(columns);
+        self.statements.push(Statement::Update {
+            meta,
+            columns: start..self.columns.len(),
+            params: params..self.params.len(),
+        });
+    }
+
+    /// UPDATEs of the changed columns; consecutive updates of the same columns of one model
+    /// are one statement run once per row.
+    fn updates(&mut self, r: &Resolver<'a>, updates: &Updates) {
+        let same =
+            |a: &Update, b: &Update| a.store == b.store && updates.columns(a) == updates.columns(b);
+        for group in updates.list.chunk_by(same) {
+            let store = &r.stores[group[0].store];
+            let meta = store.meta();
+            let start = self.params.len();
+            for u in group {
+                for &c in updates.columns(u) {
+                    self.params.push(r.column_value(u.store, u.slot, c));
+                }
+                self.params.push(
+                    store
+                        .snapshot_value(u.slot, meta.key)
+                        .map_or(ValueRef::Null, |v| v.as_ref()),
+                );
+            }
+            self.update(meta, updates.columns(&group[0]), start);
+        }
+    }
+
+    /// INSERTs of the rows in `order`, in batches of consecutive rows of one table that do
+    /// not reference each other, cut by rows, parameters and bytes; keys in `deferred` go in
+    /// as NULL.
+    fn inserts(
+        &mut self,
+        r: &mut Resolver<'a>,
+        d: &dyn Dialect,
+        order: &[Row],
+        deferred: &Deferred,
+    ) {
+        let (stores, targets) = (r.stores, r.targets);
+        // Relations of a table to itself: a row must not share a statement with its parent.
+        let self_refs: Vec<Vec<usize>> = (0..stores.len())
+            .map(|si| {
+                (0..targets[si].len())
+                    .filter(|&rel| targets[si][rel] == Some(si))
+                    .collect()
+            })
+            .collect();
+        let (mut batch_rows, mut batch_bytes) = (0usize, 0usize);
+        let (mut batch_store, mut batch_start) = (usize::MAX, self.params.len());
+        let mut in_batch: HashSet<u32> = HashSet::default();
+        for next in order.iter().copied().map(Some).chain([None]) {
+            // The next row's values go after the batch's; they start the next batch if it ends.
+            let start = self.params.len();
+            let ends = match next {
+                None => true,
+                Some((si, slot)) => {
+                    row_params(r, si, slot, deferred, &mut self.params);
+                    let bytes = self.params[start..]
+                        .iter()
+                        .map(|v| value_bytes(*v))
+                        .sum::<usize>();
+                    let ends = si != batch_store
+                        || batch_rows >= batch_limit(d, stores[si].meta())
+                        || batch_bytes + bytes > MAX_BATCH_BYTES
+                        || self_refs[si].iter().any(|&rel| {
+                            !deferred.contains(&(si, slot, rel))
+                                && matches!(r.parent_row(si, slot, rel), Some((ti, ps)) if ti == si && in_batch.contains(&ps))
+                        });
+                    if ends {
+                        batch_bytes = 0;
+                    }
+                    batch_bytes += bytes;
+                    ends
+                }
+            };
+            if ends && batch_rows > 0 {
+                self.insert(d, stores[batch_store].meta(), batch_start, batch_rows);
+                batch_start = start;
+                batch_rows = 0;
+                in_batch.clear();
+            }
+            if let Some((si, slot)) = next {
+                batch_store = si;
+                batch_rows += 1;
+                if !self_refs[si].is_empty() {
+                    in_batch.insert(slot);
+                }
+            }
+        }
+    }
+
+    /// INSERTs of `rows` rows of `meta` whose values start at `params`, in the statement
+    /// sizes of [`insert_sizes`].
+    fn insert(&mut self, d: &dyn Dialect, meta: &'static ModelMeta, params: usize, rows: usize) {
+        let n = meta.columns.len();
+        let mut at = params;
+        for size in insert_sizes(rows, batch_limit(d, meta)) {
+            self.statements.push(Statement::Insert {
+                meta,
+                rows: size,
+                params: at..at + size * n,
+            });
+            at += size * n;
+        }
+    }
+
+    /// UPDATEs of foreign keys once every row exists, one statement per model and column.
+    fn late_keys(&mut self, r: &Resolver<'a>, mut late: Vec<LateKey>) {
+        late.sort_unstable();
+        late.dedup();
+        let mut current: Option<(usize, usize, usize)> = None; // (store, column, params start)
+        for (si, slot, rel) in late {
+            let meta = r.stores[si].meta();
+            let RelationKind::BelongsTo { column, .. } = meta.relations[rel].kind else {
+                continue;
+            };
+            if let Some((csi, ccol, start)) = current {
+                if (csi, ccol) != (si, column) {
+                    self.update(r.stores[csi].meta(), &[ccol], start);
+                    current = None;
+                }
+            }
+            if current.is_none() {
+                current = Some((si, column, self.params.len()));
+            }
+            let fk = r
+                .resolve(si, rel, r.stores[si].foreign_key(slot, rel))
+                .map_or(ValueRef::Null, ValueRef::I64);
+            self.params.push(fk);
+            self.params.push(r.column_value(si, slot, meta.key));
+        }
+        if let Some((csi, ccol, start)) = current {
+            self.update(r.stores[csi].meta(), &[ccol], start);
+        }
+    }
+}
+
+/// The values of every column of a new row, foreign keys in `deferred` as NULL.
+fn row_params<'a>(
+    r: &Resolver<'a>,
+    si: usize,
+    slot: u32,
+    deferred: &Deferred,
+    out: &mut Vec<ValueRef<'a>>,
+) {
+    let meta = r.stores[si].meta();
+    for (c, col) in meta.columns.iter().enumerate() {
+        match col.relation {
+            Some(rel) if deferred.contains(&(si, slot, rel)) => out.push(ValueRef::Null),
+            _ => out.push(r.column_value(si, slot, c)),
+        }
+    }
+}
+
+/// The most rows of `meta` one INSERT takes: [`MAX_BATCH_ROWS`], fewer for a wide model
+/// whose parameters would pass the dialect's limit.
+fn batch_limit(d: &dyn Dialect, meta: &ModelMeta) -> usize {
+    MAX_BATCH_ROWS
+        .min(d.max_params() / meta.columns.len().max(1))
+        .max(1)
+}
+
+/// The bytes a value takes in a statement's parameters, roughly.
+fn value_bytes(v: ValueRef<'_>) -> usize {
+    match v {
+        ValueRef::Text(t) => t.len(),
+        ValueRef::Blob(b) => b.len(),
+        _ => 8,
+    }
+}
+
+/// The sizes of the INSERTs that write `rows` rows, at most `full` a statement: full
+/// statements, then the rest in powers of two down to [`EXACT_BATCH_ROWS`] rows, which go in
+/// one statement. So a model has at most two dozen INSERT texts and prepared statements,
+/// however its flushes are sized, and a small flush sends one INSERT a table.
+fn insert_sizes(rows: usize, full: usize) -> impl Iterator<Item = usize> {
+    let mut left = rows;
+    std::iter::from_fn(move || {
+        let size = if left == 0 {
+            return None;
+        } else if left >= full {
+            full
+        } else if left <= EXACT_BATCH_ROWS {
+            left
+        } else {
+            1 << left.ilog2()
+        };
+        left -= size;
+        Some(size)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insert_sizes;
+
+    fn sizes(rows: usize, full: usize) -> Vec<usize> {
+        insert_sizes(rows, full).collect()
+    }
+
+    #[test]
+    fn small_batches_go_in_one_statement_of_their_size() {
+        assert_eq!(sizes(1, 500), [1]);
+        assert_eq!(sizes(16, 500), [16]);
+        assert!(sizes(0, 500).is_empty());
+    }
+
+    #[test]
+    fn large_batches_go_in_full_statements_then_powers_of_two() {
+        assert_eq!(sizes(1000, 500), [500, 500]);
+        assert_eq!(sizes(537, 500), [500, 32, 5]);
+        assert_eq!(sizes(100, 500), [64, 32, 4]);
+    }
+
+    #[test]
+    fn every_row_is_written_once_in_few_shapes() {
+        let mut shapes = std::collections::BTreeSet::new();
+        for rows in 0..2000 {
+            let s = sizes(rows, 500);
+            assert_eq!(s.iter().sum::<usize>(), rows);
+            assert!(s.iter().all(|&n| n > 0 && n <= 500));
+            shapes.extend(s);
+        }
+        assert!(shapes.len() <= 24, "{} shapes", shapes.len());
+    }
+}
