@@ -3,6 +3,23 @@
 use crate::model::{KeyKind, ModelMeta, RelationKind};
 use crate::value::SqlType;
 
+/// A statement of transaction control, spelled by [`Dialect::transaction`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxStep {
+    /// Starts a write transaction.
+    Begin,
+    /// Commits it.
+    Commit,
+    /// Rolls it back.
+    Rollback,
+    /// Starts the savepoint of a flush.
+    Savepoint,
+    /// Keeps what the flush wrote (the savepoint ends).
+    Release,
+    /// Undoes what the flush wrote (the savepoint stays).
+    RollbackTo,
+}
+
 /// How a database spells what differs between databases.
 pub trait Dialect: Sync {
     /// Appends a quoted identifier.
@@ -24,6 +41,18 @@ pub trait Dialect: Sync {
     fn generated_key(&self) -> &'static str;
     /// The statement that starts a write transaction.
     fn begin(&self) -> &'static str;
+    /// The statement of a step of transaction control (the flush's savepoint is
+    /// `orm_flush`).
+    fn transaction(&self, step: TxStep) -> &'static str {
+        match step {
+            TxStep::Begin => self.begin(),
+            TxStep::Commit => "COMMIT",
+            TxStep::Rollback => "ROLLBACK",
+            TxStep::Savepoint => "SAVEPOINT orm_flush",
+            TxStep::Release => "RELEASE orm_flush",
+            TxStep::RollbackTo => "ROLLBACK TO orm_flush",
+        }
+    }
     /// The most parameters one statement may bind.
     fn max_params(&self) -> usize;
     /// How the flush picks the keys of new rows before inserting them.

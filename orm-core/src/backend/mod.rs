@@ -4,10 +4,12 @@
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
+mod transaction;
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresConnection;
 pub use sqlite::SqliteConnection;
+pub(crate) use transaction::TxState;
 
 use crate::error::{Error, Params, Result};
 use crate::model::RawRow;
@@ -160,11 +162,8 @@ pub(crate) struct Conn {
     pub(crate) inner: Box<dyn Connection>,
     pub(crate) log: Option<Vec<LoggedStatement>>,
     pub(crate) texts: rustc_hash::FxHashMap<(std::any::TypeId, SqlKey), std::sync::Arc<str>>,
-    /// Whether the session's transaction is open.
-    pub(crate) in_transaction: bool,
-    /// The failure that aborted the open transaction, on a database where a failed
-    /// statement does that (PostgreSQL).
-    pub(crate) aborted: Option<String>,
+    /// Where the session's transaction is.
+    pub(crate) tx: TxState,
     /// Whether the statement events of the `log` crate show the parameters.
     pub(crate) log_params: bool,
 }
@@ -176,25 +175,8 @@ impl Conn {
             inner,
             log: None,
             texts: Default::default(),
-            in_transaction: false,
-            aborted: None,
+            tx: TxState::Idle,
             log_params: true,
-        }
-    }
-
-    /// The transaction is over (committed or rolled back).
-    pub(crate) fn end_transaction(&mut self) {
-        self.in_transaction = false;
-        self.aborted = None;
-    }
-
-    /// An error if a failed statement aborted the open transaction.
-    pub(crate) fn check_not_aborted(&self) -> Result<()> {
-        match &self.aborted {
-            Some(cause) => Err(Error::TransactionAborted {
-                cause: cause.clone(),
-            }),
-            None => Ok(()),
         }
     }
 
@@ -204,8 +186,9 @@ impl Conn {
         if let Err(Error::Database { message, .. }) = &result {
             let aborts = self.dialect().error_aborts_transaction()
                 && self.inner.last_failure_reached_database();
-            if self.in_transaction && (aborts || self.inner.transaction_open() == Some(false)) {
-                self.aborted.get_or_insert_with(|| message.clone());
+            if aborts || self.inner.transaction_open() == Some(false) {
+                let message = message.clone();
+                self.abort(&message);
             }
         }
         result

@@ -44,24 +44,15 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
     let has_inserts = db.stores.iter().any(|s| !s.new_slots().is_empty());
     let targets = targets(db);
     let written = if has_inserts || !updates.is_empty() {
-        db.begin()?;
-        db.conn.execute_batch("SAVEPOINT orm_flush")?;
+        db.conn.savepoint()?;
         match write(db, &targets, &updates) {
             Ok(done) => {
-                db.conn.execute_batch("RELEASE orm_flush")?;
+                db.conn.release()?;
                 Some(done)
             }
             Err(e) => {
                 // The savepoint restores the database; the session was not touched.
-                if db.conn.execute_batch("ROLLBACK TO orm_flush").is_ok() {
-                    // The savepoint undid the failure; the transaction goes on.
-                    db.conn.aborted = None;
-                    let _ = db.conn.execute_batch("RELEASE orm_flush");
-                } else {
-                    // The savepoint is gone with the transaction (SQLite ends it on some
-                    // errors; a connection may be lost): nothing more is written in it.
-                    db.conn.aborted.get_or_insert_with(|| e.to_string());
-                }
+                db.conn.undo_savepoint(&e);
                 return Err(e);
             }
         }

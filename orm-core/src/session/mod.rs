@@ -115,10 +115,7 @@ impl Session {
     /// Ends the session and hands back its connection (to keep in a pool, or to start a
     /// fresh session on it), rolling back anything not committed.
     pub fn into_connection(mut self) -> Result<Box<dyn Connection>> {
-        if self.conn.in_transaction {
-            self.conn.end_transaction();
-            self.conn.execute_batch("ROLLBACK")?;
-        }
+        self.conn.rollback()?;
         let placeholder: Box<dyn Connection> = Box::new(Closed);
         Ok(std::mem::replace(&mut self.conn.inner, placeholder))
     }
@@ -210,9 +207,9 @@ impl Session {
         let d = self.conn.dialect();
         // In a transaction of its own (unless one is open), where references between the
         // tables are checked only at its end: tables in a cycle may hold rows.
-        let own = !self.conn.in_transaction;
+        let own = !self.conn.in_transaction();
         if own {
-            self.begin()?;
+            self.conn.begin()?;
         }
         let mut drop_tables = || -> Result<()> {
             if let Some(defer) = d.defer_foreign_keys(true) {
@@ -236,12 +233,11 @@ impl Session {
             }
             return result;
         }
-        let ended = result.and_then(|()| self.conn.execute_batch("COMMIT"));
+        let ended = result.and_then(|()| self.conn.commit());
         if ended.is_err() {
             // Also after a failed COMMIT, which SQLite leaves open (deferred foreign keys).
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self.conn.rollback();
         }
-        self.conn.end_transaction();
         ended
     }
 
@@ -607,19 +603,17 @@ impl Session {
     /// Flushes, then commits the transaction.
     pub fn commit(&mut self) -> Result<()> {
         self.flush()?;
-        if self.conn.in_transaction {
+        if self.conn.in_transaction() {
             self.conn.check_not_aborted()?;
             crate::flush::before_commit(self)?;
-            if let Err(e) = self.conn.execute_batch("COMMIT") {
-                if self.conn.dialect().error_aborts_transaction() {
-                    // PostgreSQL ended the transaction: the session goes back to the last
-                    // commit, as the database did (no ROLLBACK to send).
-                    self.conn.end_transaction();
+            if let Err(e) = self.conn.commit() {
+                if !self.conn.in_transaction() {
+                    // The database (PostgreSQL) ended the transaction: the session goes back
+                    // to the last commit, as the database did.
                     self.rollback()?;
                 }
                 return Err(e);
             }
-            self.conn.end_transaction();
         }
         for s in &mut self.stores {
             s.finish_commit();
@@ -633,15 +627,7 @@ impl Session {
     /// The session is restored whatever the database answers: if the `ROLLBACK` statement
     /// fails (the connection was lost, say), its error is returned after the restore.
     pub fn rollback(&mut self) -> Result<()> {
-        // (No ROLLBACK to send where the database already ended the transaction.)
-        let ended = if self.conn.in_transaction && self.conn.inner.transaction_open() != Some(false)
-        {
-            self.conn.end_transaction();
-            self.conn.execute_batch("ROLLBACK")
-        } else {
-            self.conn.end_transaction();
-            Ok(())
-        };
+        let ended = self.conn.rollback();
         let session = self.id;
         self.pending_children.clear();
         self.unlinked.clear();
@@ -651,15 +637,6 @@ impl Session {
             restored = restored.and(r);
         }
         ended.and(restored)
-    }
-
-    pub(crate) fn begin(&mut self) -> Result<()> {
-        if !self.conn.in_transaction {
-            let begin = self.conn.dialect().begin();
-            self.conn.execute_batch(begin)?;
-            self.conn.in_transaction = true;
-        }
-        Ok(())
     }
 }
 
@@ -691,9 +668,7 @@ impl Connection for Closed {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if self.conn.in_transaction {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
+        let _ = self.conn.rollback();
     }
 }
 
