@@ -24,15 +24,9 @@ type Row = (usize, u32);
 type Targets = Vec<Vec<Option<usize>>>;
 
 fn targets(db: &Session) -> Targets {
-    db.stores
+    db.links
         .iter()
-        .map(|s| {
-            s.meta()
-                .relations
-                .iter()
-                .map(|r| db.store_index_of((r.target)()))
-                .collect()
-        })
+        .map(|links| links.iter().map(|l| l.target).collect())
         .collect()
 }
 

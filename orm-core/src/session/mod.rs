@@ -1,7 +1,6 @@
 //! The [`Session`]: a unit of work over one connection, holding every object it loaded or was
 //! given, one per row.
 
-mod children;
 pub(crate) mod relation;
 pub mod store;
 
@@ -62,11 +61,13 @@ pub struct Session {
     store_index: HashMap<TypeId, usize>,
     /// For (child store, relation): the new and changed children by parent, built when a
     /// `load` first needs it and dropped by each flush and rollback.
-    pub(crate) pending_children: HashMap<(usize, usize), children::PendingChildren>,
+    pub(crate) pending_children: HashMap<(usize, usize), relation::sync::PendingChildren>,
     /// Children (store, slot, relation) whose key names a parent the session could not find
     /// when it linked them (a parent added later with that explicit key, or one whose key
     /// changes to it): linked again once the flush has given every parent its key.
     pub(crate) unlinked: Vec<(usize, u32, usize)>,
+    /// For each store and relation, the other end resolved once.
+    pub(crate) links: Vec<Vec<relation::Link>>,
 }
 
 impl Session {
@@ -109,6 +110,7 @@ impl Session {
             store_index: HashMap::default(),
             pending_children: HashMap::default(),
             unlinked: Vec::new(),
+            links: Vec::new(),
         }
     }
 
@@ -291,8 +293,10 @@ impl Session {
             return i;
         }
         self.stores.push((meta.new_store)());
-        self.store_index.insert(tid, self.stores.len() - 1);
-        self.stores.len() - 1
+        let si = self.stores.len() - 1;
+        self.store_index.insert(tid, si);
+        self.resolve_links(si, meta);
+        si
     }
 
     fn store<T: Model>(&self) -> Option<&Store<T>> {
@@ -571,24 +575,6 @@ impl Session {
             }
             RawId::Stored(v) => self.stores[si].lookup(&KeyValue::Int(v)).map(|s| (si, s)),
             _ => None,
-        }
-    }
-
-    /// Puts a new child into the loaded collection of the parent its key `rel` points at (a
-    /// new object is in no collection yet, so there is nothing to look for).
-    fn link_new(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
-        self.file_new_child(si, slot, rel, fk);
-        let meta = self.stores[si].meta();
-        let Some(inv) = meta.inverse(rel) else { return };
-        match self.parent_slot((meta.relations[rel].target)(), fk) {
-            Some((pi, ps)) => {
-                let session = self.id;
-                if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
-                    c.push_slot(session, slot);
-                }
-            }
-            None if fk != RawId::Unset => self.unlinked.push((si, slot, rel)),
-            None => {}
         }
     }
 

@@ -3,14 +3,14 @@
 //! and the parent → children index of pending children that `load` reads.
 //!
 //! The rule kept: a child sits in the loaded collection of the parent it is *linked* under
-//! ([`AnyStore::linked_fk`](super::store::AnyStore::linked_fk)) and in no other, and the
+//! ([`AnyStore::linked_fk`](crate::session::store::AnyStore::linked_fk)) and in no other, and the
 //! session links it under the parent its key names whenever it sees the key change: at once
 //! for changes made through the session, at the next relationship call or flush for keys
 //! edited directly.
 
-use super::store::State;
-use super::Session;
 use crate::id::RawId;
+use crate::session::store::State;
+use crate::session::Session;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// A child to link under another parent: (store, slot, relation, the parent it is linked
@@ -58,7 +58,9 @@ impl Session {
             let meta = self.stores[si].meta();
             let target = (meta.relations[r].target)();
             let new = self.parent_slot(target, now);
-            let Some(inv) = meta.inverse(r) else { continue };
+            let Some(inv) = self.links[si][r].inverse else {
+                continue;
+            };
             let old = self.parent_slot(target, linked);
             if new.is_none() && now != RawId::Unset {
                 self.unlinked.push((si, slot, r));
@@ -134,8 +136,8 @@ impl Session {
                 if r.kind != crate::model::RelationKind::HasMany {
                     continue;
                 }
-                let (Some(inv), Some(ci)) = (meta.inverse(rel), self.store_index_of((r.target)()))
-                else {
+                let link = self.links[pi][rel];
+                let (Some(inv), Some(ci)) = (link.inverse, link.target) else {
                     continue;
                 };
                 let Some(children) = self.stores[pi].collection(ps, rel).and_then(|c| c.slots())
@@ -180,7 +182,9 @@ impl Session {
         let meta = store.meta();
         let mut out = Vec::new();
         for (r, rel) in meta.relations.iter().enumerate() {
-            if rel.kind == crate::model::RelationKind::HasMany || meta.inverse(r).is_none() {
+            if rel.kind == crate::model::RelationKind::HasMany
+                || self.links[si][r].inverse.is_none()
+            {
                 continue;
             }
             for &slot in slots {
@@ -239,6 +243,26 @@ impl Session {
         }
         if let Some(index) = self.pending_children.get_mut(&(si, rel)) {
             index.file(slot, parent);
+        }
+    }
+
+    /// Puts a new child into the loaded collection of the parent its key `rel` points at (a
+    /// new object is in no collection yet, so there is nothing to look for).
+    pub(crate) fn link_new(&mut self, si: usize, slot: u32, rel: usize, fk: RawId) {
+        self.file_new_child(si, slot, rel, fk);
+        let meta = self.stores[si].meta();
+        let Some(inv) = self.links[si][rel].inverse else {
+            return;
+        };
+        match self.parent_slot((meta.relations[rel].target)(), fk) {
+            Some((pi, ps)) => {
+                let session = self.id;
+                if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                    c.push_slot(session, slot);
+                }
+            }
+            None if fk != RawId::Unset => self.unlinked.push((si, slot, rel)),
+            None => {}
         }
     }
 }

@@ -1,137 +1,16 @@
-//! Relationship descriptors (`Product::user`, `User::products`) and what the session does when
-//! one is loaded or set: both sides are kept in step.
+//! `#[has_many]`: the parent's side, a collection of the children whose foreign key names it.
+//! Appending, removing and setting children changes their keys and both sides at once;
+//! loading reads the database once and keeps the session's view.
 
-use super::store::State;
-use super::Session;
+use super::{Children, HasManyRel, Relationship};
 use crate::backend::SqlKey;
 use crate::error::{Error, Result};
-use crate::id::{Handle, Id, RawId};
+use crate::id::{Handle, RawId};
 use crate::model::{Model, RelationKind};
-use std::marker::PhantomData;
-
-/// A relationship of model `M` that the session can load and set.
-pub trait Relationship<M: Model>: Copy {
-    /// What loading it gives.
-    type Loaded;
-    /// What setting it takes.
-    type Value;
-    #[doc(hidden)]
-    fn load(self, db: &mut Session, h: Handle<M>) -> Result<Self::Loaded>;
-    #[doc(hidden)]
-    fn set(self, db: &mut Session, h: Handle<M>, value: Self::Value) -> Result<()>;
-}
-
-/// The `#[belongs_to]` field of `C` pointing at a `P`, e.g. `Product::user`.
-pub struct BelongsTo<C, P> {
-    rel: usize,
-    _m: PhantomData<fn() -> (C, P)>,
-}
-
-/// The `#[has_many]` field of `P` holding its `C`s, e.g. `User::products`.
-pub struct HasManyRel<P, C> {
-    rel: usize,
-    _m: PhantomData<fn() -> (P, C)>,
-}
-
-macro_rules! descriptor_impls {
-    ($ty:ident) => {
-        impl<A, B> $ty<A, B> {
-            #[doc(hidden)]
-            pub const fn new(rel: usize) -> Self {
-                $ty {
-                    rel,
-                    _m: PhantomData,
-                }
-            }
-        }
-        impl<A, B> Clone for $ty<A, B> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-        impl<A, B> Copy for $ty<A, B> {}
-        impl<A, B> std::fmt::Debug for $ty<A, B> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "{}({})", stringify!($ty), self.rel)
-            }
-        }
-    };
-}
-descriptor_impls!(BelongsTo);
-descriptor_impls!(HasManyRel);
-
-/// A parent to set on a child: a handle, an id (pending or stored), or `None`.
-pub struct Parent<P>(RawId, PhantomData<fn() -> P>);
-
-impl<P> From<Handle<P>> for Parent<P> {
-    fn from(h: Handle<P>) -> Self {
-        Parent(Id::from(h).raw(), PhantomData)
-    }
-}
-impl<P> From<Id<P>> for Parent<P> {
-    fn from(id: Id<P>) -> Self {
-        Parent(id.raw(), PhantomData)
-    }
-}
-impl<P> From<Option<Id<P>>> for Parent<P> {
-    fn from(id: Option<Id<P>>) -> Self {
-        Parent(id.map_or(RawId::Unset, |i| i.raw()), PhantomData)
-    }
-}
-impl<P> From<Option<Handle<P>>> for Parent<P> {
-    fn from(h: Option<Handle<P>>) -> Self {
-        h.map(Id::from).into()
-    }
-}
-
-/// The children to set on a parent.
-pub struct Children<C>(Vec<Handle<C>>);
-
-impl<C, const N: usize> From<[Handle<C>; N]> for Children<C> {
-    fn from(v: [Handle<C>; N]) -> Self {
-        Children(v.to_vec())
-    }
-}
-impl<C> From<Vec<Handle<C>>> for Children<C> {
-    fn from(v: Vec<Handle<C>>) -> Self {
-        Children(v)
-    }
-}
-impl<C> From<&[Handle<C>]> for Children<C> {
-    fn from(v: &[Handle<C>]) -> Self {
-        Children(v.to_vec())
-    }
-}
+use crate::session::store::State;
+use crate::session::Session;
 
 impl Session {
-    /// Points foreign key `rel` of a child at a new parent, moving it between the parents'
-    /// loaded collections.
-    fn set_parent<C: Model>(&mut self, child: Handle<C>, rel: usize, id: RawId) -> Result<()> {
-        let meta = C::META;
-        let r = &meta.relations[rel];
-        let RelationKind::BelongsTo { nullable, .. } = r.kind else {
-            unreachable!("descriptor of a belongs_to")
-        };
-        let id = self.normalize(r.target, id);
-        if id == RawId::Unset && !nullable {
-            return Err(Error::NotNullable {
-                model: meta.name,
-                field: r.field,
-            });
-        }
-        self.check_pending_parent(meta, rel, id)?;
-        let si = self.store_index_or_create(meta);
-        self.settle(si);
-        if self.stores[si].foreign_key(child.slot, rel) != id {
-            self.stores[si].set_foreign_key(child.slot, rel, id);
-        }
-        // The child leaves the collection of the parent it is linked under (after the settle
-        // above, the one its key named) for the new parent's.
-        let linked = self.stores[si].linked_fk(child.slot, rel);
-        self.move_children(&[(si, child.slot, rel, linked, id)], false);
-        Ok(())
-    }
-
     /// Adds a child to a parent's collection (setting the child's key to the parent).
     pub fn append<P: Model, C: Model>(
         &mut self,
@@ -141,7 +20,7 @@ impl Session {
     ) -> Result<()> {
         self.check_handle(parent)?;
         self.check_handle(child)?;
-        let inv = inverse_of::<P, C>(rel.rel)?;
+        let inv = inverse_of::<P, C>(self, rel.rel)?;
         let id = self.id(parent).raw();
         self.set_parent(child, inv, id)
     }
@@ -156,7 +35,7 @@ impl Session {
     ) -> Result<()> {
         self.check_handle(parent)?;
         self.check_handle(child)?;
-        let inv = inverse_of::<P, C>(rel.rel)?;
+        let inv = inverse_of::<P, C>(self, rel.rel)?;
         let si = self.store_index_or_create(C::META);
         let pi = self.store_index_or_create(P::META);
         self.settle(si);
@@ -175,7 +54,7 @@ impl Session {
         parent: Handle<P>,
         rel: usize,
     ) -> Result<Vec<Handle<C>>> {
-        let inv = inverse_of::<P, C>(rel)?;
+        let inv = inverse_of::<P, C>(self, rel)?;
         let pi = self.store_index_or_create(P::META);
         let ci = self.store_index_or_create(C::META);
         // Keys edited directly first: every child is then linked under the parent its key
@@ -236,10 +115,12 @@ impl Session {
     }
 }
 
-fn inverse_of<P: Model, C: Model>(rel: usize) -> Result<usize> {
+/// The `belongs_to` of `C` that is the other side of `has_many` `rel` of `P`.
+fn inverse_of<P: Model, C: Model>(db: &mut Session, rel: usize) -> Result<usize> {
     let r = &P::META.relations[rel];
-    P::META
-        .inverse(rel)
+    let pi = db.store_index_or_create(P::META);
+    db.links[pi][rel]
+        .inverse
         .filter(|&i| matches!(C::META.relations[i].kind, RelationKind::BelongsTo { .. }))
         .ok_or_else(|| Error::Relationship {
             model: P::META.name,
@@ -251,24 +132,6 @@ fn inverse_of<P: Model, C: Model>(rel: usize) -> Result<usize> {
         })
 }
 
-impl<C: Model, P: Model> Relationship<C> for BelongsTo<C, P> {
-    type Loaded = Option<Handle<P>>;
-    type Value = Parent<P>;
-
-    fn load(self, db: &mut Session, h: Handle<C>) -> Result<Option<Handle<P>>> {
-        let id = db[h].foreign_key(self.rel);
-        match id {
-            RawId::Unset => Ok(None),
-            RawId::Pending { .. } => Ok(db.handle_of(Id::<P>::from_raw(id))),
-            RawId::Stored(v) => db.get_by_key::<P>(crate::value::ValueRef::I64(v)),
-        }
-    }
-
-    fn set(self, db: &mut Session, h: Handle<C>, value: Parent<P>) -> Result<()> {
-        db.set_parent(h, self.rel, value.0)
-    }
-}
-
 impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
     type Loaded = Vec<Handle<C>>;
     type Value = Children<C>;
@@ -278,7 +141,7 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
     }
 
     fn set(self, db: &mut Session, h: Handle<P>, value: Children<C>) -> Result<()> {
-        let inv = inverse_of::<P, C>(self.rel)?;
+        let inv = inverse_of::<P, C>(db, self.rel)?;
         let RelationKind::BelongsTo { nullable, .. } = C::META.relations[inv].kind else {
             unreachable!("checked by inverse_of")
         };
