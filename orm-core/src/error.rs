@@ -117,7 +117,7 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A required (`NOT NULL`) `#[belongs_to]` was not set on an object being saved.
-    #[error("`{model}.{field}` is required but was not set; set it to a parent (`db.set(child, {model}::{field}, parent)`) or make the field `Option<Id<...>>`")]
+    #[error("`{model}.{field}` is required but was not set (or the child was taken out of its parent's collection); set it to a parent (`db.set(child, {model}::{field}, parent)`), delete the child, or make the field `Option<Id<...>>`")]
     RequiredRelationUnset {
         /// The model.
         model: &'static str,
@@ -144,8 +144,9 @@ pub enum Error {
         /// The field.
         field: &'static str,
     },
-    /// A pending id points at an object that this session discarded (by `rollback`).
-    #[error("`{model}.{field}` points at a `{target}` that was discarded by rollback; add the parent again or point at another one")]
+    /// A pending id points at an object that this session discarded (by `rollback`, or
+    /// deleted before its first flush).
+    #[error("`{model}.{field}` points at a `{target}` that was discarded (by rollback, or deleted before it was flushed); add the parent again or point at another one")]
     DiscardedParent {
         /// The model.
         model: &'static str,
@@ -155,7 +156,7 @@ pub enum Error {
         target: &'static str,
     },
     /// A handle of another session, or of an object discarded by rollback, was used.
-    #[error("this `{model}` handle does not belong to this session (or its object was discarded by rollback)")]
+    #[error("this `{model}` handle does not belong to this session (or its object was discarded by rollback, or deleted)")]
     InvalidHandle {
         /// The model.
         model: &'static str,
@@ -169,7 +170,7 @@ pub enum Error {
         field: &'static str,
     },
     /// The rows of a flush reference each other in a cycle of `NOT NULL` foreign keys.
-    #[error("the rows to insert form a cycle of required foreign keys through tables {}; make one of the keys nullable (`Option<Id<...>>`) so the flush can break the cycle", tables.join(" -> "))]
+    #[error("the rows to write form a cycle of required foreign keys through tables {}; make one of the keys nullable (`Option<Id<...>>`) so the flush can break the cycle", tables.join(" -> "))]
     Cycle {
         /// The tables of the cycle, in order.
         tables: Vec<&'static str>,
@@ -182,6 +183,32 @@ pub enum Error {
         model: &'static str,
         /// The key the session knows the row by.
         key: String,
+    },
+    /// Deleting a parent would leave children whose required key names it: the relationship
+    /// neither cascades the delete nor can set their key to `NULL`.
+    #[error("deleting `{parent}` {key} would leave {count} `{child}` whose required `{child}.{field}` points at it; delete them or give them another parent first, or add `cascade_delete` to the parent's `#[has_many]`")]
+    ChildrenLeft {
+        /// The parent model.
+        parent: &'static str,
+        /// The parent's key.
+        key: String,
+        /// The child model.
+        child: &'static str,
+        /// The child's `#[belongs_to]` field.
+        field: &'static str,
+        /// How many children.
+        count: usize,
+    },
+    /// A new or changed object points at a row that the same flush deletes (through a
+    /// relationship the session cannot cascade: one without a `#[has_many]` on the parent).
+    #[error("`{model}.{field}` points at a `{target}` that this flush deletes; give it another parent, set it to `None`, or delete it too")]
+    ParentDeleted {
+        /// The model.
+        model: &'static str,
+        /// The `#[belongs_to]` field.
+        field: &'static str,
+        /// The parent model.
+        target: &'static str,
     },
     /// A new object's key, or the key a stored object was changed to, is held by another
     /// object of the session (whose row another program may have deleted since).

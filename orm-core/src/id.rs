@@ -67,6 +67,12 @@ impl<T> Id<T> {
     pub fn is_stored(&self) -> bool {
         matches!(self.raw, RawId::Stored(_))
     }
+
+    /// Whether this id points nowhere (a required key not set yet, or a child taken out of
+    /// its parent's collection).
+    pub fn is_unset(&self) -> bool {
+        self.raw == RawId::Unset
+    }
 }
 
 impl<T: Model> Id<T> {

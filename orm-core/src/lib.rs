@@ -62,7 +62,9 @@ pub use backend::PostgresConnection;
 pub use backend::{Connection, LoggedStatement, SqliteConnection};
 pub use error::{DbErrorKind, Error, Result, Violated};
 pub use id::{Handle, HasMany, Id};
-pub use model::{ColumnMeta, KeyKind, Model, ModelMeta, ModelSet, RelationKind, RelationMeta};
+pub use model::{
+    Cascade, ColumnMeta, KeyKind, Model, ModelMeta, ModelSet, OnDelete, RelationKind, RelationMeta,
+};
 pub use session::{BelongsTo, HasManyRel, Relationship, Session};
 pub use value::{ColumnType, ConversionError, IntoValue, SqlType, Value, ValueRef};
 
@@ -97,7 +99,8 @@ pub mod __private {
     pub use crate::error::{Error, Result};
     pub use crate::id::{ForeignKey, Handle, HasMany, Id, RawCollection, RawId};
     pub use crate::model::{
-        ColumnMeta, KeyKind, KeyType, Model, ModelMeta, RelationKind, RelationMeta, RowReader,
+        Cascade, ColumnMeta, KeyKind, KeyType, Model, ModelMeta, OnDelete, RelationKind,
+        RelationMeta, RowReader,
     };
     pub use crate::session::store::new_store;
     pub use crate::session::{BelongsTo, HasManyRel};

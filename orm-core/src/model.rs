@@ -58,6 +58,41 @@ pub struct RelationMeta {
     pub target: fn() -> &'static ModelMeta,
     /// The field on the other model that is the other side of this relationship.
     pub back_populates: Option<&'static str>,
+    /// What the session does with the children when a parent is deleted or lets go of them
+    /// (`#[has_many(cascade_delete, delete_orphans, passive_deletes)]`; has-many only).
+    pub cascade: Cascade,
+    /// The `ON DELETE` clause of the foreign key (`#[belongs_to(on_delete = "..")]`;
+    /// belongs-to only).
+    pub on_delete: OnDelete,
+}
+
+/// What the session does with a parent's children (`#[has_many(...)]` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cascade {
+    /// `cascade_delete`: deleting the parent deletes its children (loaded or not).
+    pub delete: bool,
+    /// `delete_orphans`: a child taken out of the collection (its key set to none) is
+    /// deleted at the flush. Implies `delete`.
+    pub orphans: bool,
+    /// `passive_deletes`: children not loaded are left to the database's `ON DELETE`
+    /// clause instead of being loaded to be deleted or to have their key set to `NULL`.
+    pub passive: bool,
+}
+
+/// The `ON DELETE` clause of a foreign key: what the database does to the children when a
+/// parent row is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDelete {
+    /// No clause: the database refuses the delete while children exist (at the end of the
+    /// statement).
+    #[default]
+    NoAction,
+    /// `ON DELETE CASCADE`: the children are deleted too.
+    Cascade,
+    /// `ON DELETE SET NULL`: the children's key becomes `NULL` (a nullable key only).
+    SetNull,
+    /// `ON DELETE RESTRICT`: the delete is refused at once while children exist.
+    Restrict,
 }
 
 /// Static description of a model: its table, columns, key and relationships.

@@ -1,6 +1,6 @@
 //! SQL text for every statement the session runs, built through a [`Dialect`]; no I/O here.
 
-use crate::model::{KeyKind, ModelMeta, RelationKind};
+use crate::model::{KeyKind, ModelMeta, OnDelete, RelationKind};
 use crate::value::SqlType;
 
 /// A statement of transaction control, spelled by [`Dialect::transaction`].
@@ -326,6 +326,44 @@ pub fn select(d: &dyn Dialect, meta: &ModelMeta, filter: Option<usize>) -> Strin
     out
 }
 
+/// `DELETE FROM t WHERE key IN (?, ..)` for `rows` keys.
+pub fn delete(d: &dyn Dialect, meta: &ModelMeta, rows: usize) -> String {
+    let mut out = String::with_capacity(40 + rows * 4);
+    out.push_str("DELETE FROM ");
+    d.quote(meta.table, &mut out);
+    out.push_str(" WHERE ");
+    d.quote(meta.key_column().name, &mut out);
+    in_list(d, rows, &mut out);
+    out
+}
+
+/// `SELECT (all columns) FROM t WHERE column IN (?, ..) ORDER BY key` for `n` values.
+pub fn select_in(d: &dyn Dialect, meta: &ModelMeta, column: usize, n: usize) -> String {
+    let mut out = String::with_capacity(64 + n * 4);
+    out.push_str("SELECT ");
+    column_list(d, meta, &mut out);
+    out.push_str(" FROM ");
+    d.quote(meta.table, &mut out);
+    out.push_str(" WHERE ");
+    d.quote(meta.columns[column].name, &mut out);
+    in_list(d, n, &mut out);
+    out.push_str(" ORDER BY ");
+    d.quote(meta.key_column().name, &mut out);
+    out
+}
+
+/// ` IN (?1, .., ?n)`.
+fn in_list(d: &dyn Dialect, n: usize, out: &mut String) {
+    out.push_str(" IN (");
+    for i in 1..=n {
+        if i > 1 {
+            out.push_str(", ");
+        }
+        d.placeholder(i, out);
+    }
+    out.push(')');
+}
+
 /// `SELECT max(key) FROM t`: the highest key in use.
 pub fn max_key(d: &dyn Dialect, meta: &ModelMeta) -> String {
     let mut out = String::from("SELECT max(");
@@ -400,26 +438,32 @@ pub fn create_table(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -
             out.push_str(" UNIQUE");
         }
     }
-    for (column, target) in references(meta) {
+    for reference in references(meta) {
+        let (_, target, _) = reference;
         if inline_reference(d, meta, target, created) {
             out.push_str(", ");
-            foreign_key(d, column, target, &mut out);
+            foreign_key(d, reference, &mut out);
         }
     }
     out.push(')');
     out
 }
 
-/// The `belongs_to` references of a model: (column name, model referenced).
-fn references(meta: &ModelMeta) -> impl Iterator<Item = (&'static str, &'static ModelMeta)> + '_ {
+/// A `belongs_to` reference of a model: column name, model referenced, `ON DELETE`.
+type Reference = (&'static str, &'static ModelMeta, OnDelete);
+
+/// The `belongs_to` references of a model.
+fn references(meta: &ModelMeta) -> impl Iterator<Item = Reference> + '_ {
     meta.relations.iter().filter_map(|r| match r.kind {
-        RelationKind::BelongsTo { column, .. } => Some((meta.columns[column].name, (r.target)())),
+        RelationKind::BelongsTo { column, .. } => {
+            Some((meta.columns[column].name, (r.target)(), r.on_delete))
+        }
         RelationKind::HasMany => None,
     })
 }
 
-/// `FOREIGN KEY (column) REFERENCES target (key)`.
-fn foreign_key(d: &dyn Dialect, column: &str, target: &ModelMeta, out: &mut String) {
+/// `FOREIGN KEY (column) REFERENCES target (key) [ON DELETE ..]`.
+fn foreign_key(d: &dyn Dialect, (column, target, on_delete): Reference, out: &mut String) {
     out.push_str("FOREIGN KEY (");
     d.quote(column, out);
     out.push_str(") REFERENCES ");
@@ -427,6 +471,12 @@ fn foreign_key(d: &dyn Dialect, column: &str, target: &ModelMeta, out: &mut Stri
     out.push_str(" (");
     d.quote(target.key_column().name, out);
     out.push(')');
+    out.push_str(match on_delete {
+        OnDelete::NoAction => "",
+        OnDelete::Cascade => " ON DELETE CASCADE",
+        OnDelete::SetNull => " ON DELETE SET NULL",
+        OnDelete::Restrict => " ON DELETE RESTRICT",
+    });
 }
 
 /// The name of the foreign-key constraint on `table.column`: `{table}_{column}_fkey`, or,
@@ -487,14 +537,15 @@ fn inline_reference(
 /// already exists.
 pub fn add_foreign_keys(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -> Vec<String> {
     references(meta)
-        .filter(|&(_, target)| !inline_reference(d, meta, target, created))
-        .map(|(column, target)| {
+        .filter(|&(_, target, _)| !inline_reference(d, meta, target, created))
+        .map(|reference| {
+            let (column, _, _) = reference;
             let mut sql = String::from("ALTER TABLE ");
             d.quote(meta.table, &mut sql);
             sql.push_str(" ADD CONSTRAINT ");
             d.quote(&constraint_name(meta.table, column), &mut sql);
             sql.push(' ');
-            foreign_key(d, column, target, &mut sql);
+            foreign_key(d, reference, &mut sql);
             d.ignore_if_exists(sql)
         })
         .collect()
@@ -504,8 +555,8 @@ pub fn add_foreign_keys(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta
 /// so that tables in a reference cycle can be dropped.
 pub fn drop_foreign_keys(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -> Vec<String> {
     references(meta)
-        .filter(|&(_, target)| !inline_reference(d, meta, target, created))
-        .map(|(column, _)| {
+        .filter(|&(_, target, _)| !inline_reference(d, meta, target, created))
+        .map(|(column, _, _)| {
             let mut sql = String::from("ALTER TABLE IF EXISTS ");
             d.quote(meta.table, &mut sql);
             sql.push_str(" DROP CONSTRAINT IF EXISTS ");

@@ -55,6 +55,8 @@ pub enum Kind<'a> {
         parent: &'a Type,
         /// The parent's `has_many` field.
         back_populates: Option<LitStr>,
+        /// The foreign key's `ON DELETE` clause.
+        on_delete: crate::attr::OnDelete,
     },
     /// `#[has_many]`: the children of type `child`.
     HasMany {
@@ -62,6 +64,9 @@ pub enum Kind<'a> {
         child: &'a Type,
         /// The child's `belongs_to` field.
         back_populates: Option<LitStr>,
+        /// `cascade_delete` (or `delete_orphans`, which implies it), `delete_orphans`,
+        /// `passive_deletes`.
+        cascade: [bool; 3],
     },
 }
 
@@ -237,10 +242,23 @@ impl<'a> Field<'a> {
                 Some(inner) => generic_arg(inner, "Id"),
                 None => generic_arg(ty, "Id"),
             };
+            let nullable = generic_arg(ty, "Option").is_some();
+            let on_delete = match &rel.on_delete {
+                Some((lit, crate::attr::OnDelete::SetNull)) if !nullable => {
+                    cx.error_spanned_by(
+                        lit,
+                        "`on_delete = \"set null\"` needs a nullable key; make the field `Option<Id<Parent>>`, or use \"cascade\" or \"restrict\"",
+                    );
+                    crate::attr::OnDelete::NoAction
+                }
+                Some((_, clause)) => *clause,
+                None => crate::attr::OnDelete::NoAction,
+            };
             match parent {
                 Some(parent) => Kind::BelongsTo {
                     parent,
                     back_populates: rel.back_populates.clone(),
+                    on_delete,
                 },
                 None => {
                     cx.error_spanned_by(
@@ -282,6 +300,11 @@ impl<'a> Field<'a> {
             Kind::HasMany {
                 child,
                 back_populates: rel.back_populates.clone(),
+                cascade: [
+                    rel.cascade_delete || rel.delete_orphans,
+                    rel.delete_orphans,
+                    rel.passive_deletes,
+                ],
             }
         } else if generic_arg(ty, "Id").is_some()
             || generic_arg(ty, "Option")

@@ -1,6 +1,7 @@
 //! The attribute grammar: `#[model(table = "..")]` on the struct; `#[key]`,
-//! `#[column(name = "..", unique, index)]`, `#[belongs_to(back_populates = "..")]` and
-//! `#[has_many(back_populates = "..")]` on fields. Per-attribute rules (unknown keys,
+//! `#[column(name = "..", unique, index)]`, `#[belongs_to(back_populates = "..", on_delete = "..")]`
+//! and `#[has_many(back_populates = "..", cascade_delete, delete_orphans, passive_deletes)]` on
+//! fields. Per-attribute rules (unknown keys,
 //! duplicates, syntax) are checked here; rules across fields are in `check`.
 
 use crate::ctxt::Ctxt;
@@ -21,6 +22,43 @@ pub struct RelAttr<'a> {
     pub back_populates: Option<LitStr>,
     /// Whether a `back_populates` was given but refused (reported already).
     pub refused: bool,
+    /// `has_many`: `cascade_delete`.
+    pub cascade_delete: bool,
+    /// `has_many`: `delete_orphans`.
+    pub delete_orphans: bool,
+    /// `has_many`: `passive_deletes`.
+    pub passive_deletes: bool,
+    /// `belongs_to`: `on_delete = ".."`, with the clause it names.
+    pub on_delete: Option<(LitStr, OnDelete)>,
+}
+
+/// The `ON DELETE` clause a `#[belongs_to(on_delete = "..")]` names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    NoAction,
+    Cascade,
+    SetNull,
+    Restrict,
+}
+
+impl OnDelete {
+    /// The spellings `on_delete` accepts.
+    const NAMES: [(&'static str, OnDelete); 4] = [
+        ("cascade", OnDelete::Cascade),
+        ("set null", OnDelete::SetNull),
+        ("restrict", OnDelete::Restrict),
+        ("no action", OnDelete::NoAction),
+    ];
+
+    /// The variant of `orm_core::OnDelete`.
+    pub fn variant(self) -> &'static str {
+        match self {
+            OnDelete::NoAction => "NoAction",
+            OnDelete::Cascade => "Cascade",
+            OnDelete::SetNull => "SetNull",
+            OnDelete::Restrict => "Restrict",
+        }
+    }
 }
 
 /// Attributes of one field.
@@ -83,6 +121,16 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
         original: attr,
         back_populates: None,
         refused: false,
+        cascade_delete: false,
+        delete_orphans: false,
+        passive_deletes: false,
+        on_delete: None,
+    };
+    let has_many = name == "has_many";
+    let expected = if has_many {
+        "`back_populates = \"field\"`, `cascade_delete`, `delete_orphans` or `passive_deletes`"
+    } else {
+        "`back_populates = \"field\"` or `on_delete = \"cascade\" | \"set null\" | \"restrict\"`"
     };
     if let Meta::Path(_) = attr.meta {
         return out;
@@ -102,16 +150,45 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
             }
             out.back_populates = Some(lit);
             Ok(())
+        } else if has_many && meta.path.is_ident("cascade_delete") {
+            flag(&meta, &mut out.cascade_delete, "cascade_delete")
+        } else if has_many && meta.path.is_ident("delete_orphans") {
+            flag(&meta, &mut out.delete_orphans, "delete_orphans")
+        } else if has_many && meta.path.is_ident("passive_deletes") {
+            flag(&meta, &mut out.passive_deletes, "passive_deletes")
+        } else if !has_many && meta.path.is_ident("on_delete") {
+            let lit: LitStr = meta.value()?.parse()?;
+            if out.on_delete.is_some() {
+                return Err(meta.error("duplicate `on_delete`"));
+            }
+            let value = lit.value().to_ascii_lowercase();
+            let Some(&(_, clause)) = OnDelete::NAMES.iter().find(|(n, _)| *n == value) else {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "unknown `on_delete`; expected \"cascade\", \"set null\", \"restrict\" or \"no action\"",
+                ));
+            };
+            out.on_delete = Some((lit, clause));
+            Ok(())
         } else {
-            Err(meta.error(format!(
-                "unknown `{name}` attribute; expected `back_populates = \"field\"`"
-            )))
+            Err(meta.error(format!("unknown `{name}` attribute; expected {expected}")))
         }
     });
     if let Err(e) = r {
         cx.syn_error(e);
     }
     out
+}
+
+/// A flag of a relationship attribute (`cascade_delete`): no value, given once.
+fn flag(meta: &syn::meta::ParseNestedMeta<'_>, set: &mut bool, name: &str) -> syn::Result<()> {
+    if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        return Err(meta.error(format!("`{name}` takes no value; write just `{name}`")));
+    }
+    if std::mem::replace(set, true) {
+        return Err(meta.error(format!("duplicate `{name}`")));
+    }
+    Ok(())
 }
 
 /// Parses one field's attributes.

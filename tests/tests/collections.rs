@@ -181,6 +181,9 @@ const PRODUCTS: usize = 4;
 /// collections only after a flush, commit or rollback and after loading.
 const COLLECTIONS_IN_STEP_AT_ONCE: bool = true;
 
+/// In the model, a product whose key is unset (taken out of its user's collection).
+const NONE: usize = usize::MAX;
+
 /// One step of a sequence; `Debug` writes it as the code it runs.
 #[derive(Clone, Copy)]
 enum Op {
@@ -370,9 +373,12 @@ impl<'t> Run<'t> {
             .expect("products are stored")
     }
 
-    /// The user a product's key points at.
+    /// The user a product's key points at ([`NONE`] if unset).
     fn key_of(&self, p: usize) -> Result<usize, String> {
         let key = self.db[self.products[p]].user;
+        if key.is_unset() {
+            return Ok(NONE);
+        }
         (0..USERS)
             .find(|&u| self.db[self.users[u]].id == key)
             .ok_or_else(|| format!("p{p}.user is {key:?}, no user of the world"))
@@ -401,6 +407,7 @@ impl<'t> Run<'t> {
     fn describe(&self) -> String {
         let keys: Vec<String> = (0..PRODUCTS)
             .map(|p| match self.key_of(p) {
+                Ok(NONE) => format!("p{p}.user=unset"),
                 Ok(u) => format!("p{p}.user=u{u}"),
                 Err(e) => e,
             })
@@ -416,7 +423,10 @@ impl<'t> Run<'t> {
             })
             .collect();
         let model: Vec<String> = (0..PRODUCTS)
-            .map(|p| format!("p{p}->u{}", self.current[p]))
+            .map(|p| match self.current[p] {
+                NONE => format!("p{p}->none"),
+                u => format!("p{p}->u{u}"),
+            })
             .collect();
         format!(
             "session: {}; {}\n    model: {} (committed: {:?}, edited directly: {:?})",
@@ -542,6 +552,23 @@ impl<'t> Run<'t> {
     fn step(&mut self, op: Op) -> Check {
         let e = |e: orm_core::Error| format!("unexpected error: {e}");
         match op {
+            Op::Flush | Op::Commit if self.current.contains(&NONE) => {
+                // A product taken out of its user's collection and given no other: the flush
+                // refuses it before any SQL, and nothing changes.
+                let before = self.collections()?;
+                let r = match op {
+                    Op::Flush => self.db.flush(),
+                    _ => self.db.commit(),
+                };
+                match r {
+                    Err(orm_core::Error::RequiredRelationUnset {
+                        model: "Product",
+                        field: "user",
+                    }) => self.check_unchanged(&before)?,
+                    Ok(()) => return err("a flush with a product without user succeeded"),
+                    Err(x) => return Err(e(x)),
+                }
+            }
             Op::Flush => {
                 self.db.flush().map_err(e)?;
                 self.edited = [false; PRODUCTS];
@@ -618,52 +645,29 @@ impl<'t> Run<'t> {
                 let chosen = subset(mask);
                 let handles: Vec<Handle<Product>> =
                     chosen.iter().map(|&p| self.products[p]).collect();
-                // Leaving out a child is an error (the key is required). Which products are
-                // u's children is clear unless a key was edited directly since the last flush
-                // (the loaded collection may lag behind it until then): then either answer
-                // is accepted, and checked for what it did.
-                let leaves_out =
-                    (0..PRODUCTS).any(|p| self.current[p] == u && !chosen.contains(&p));
-                let clear = !self.edited.iter().any(|&x| x);
-                let before = self.collections()?;
-                match self.db.set(self.users[u], User::products, handles) {
-                    Ok(()) => {
-                        if clear && leaves_out {
-                            return err(format!(
-                                "set(u{u}, {chosen:?}) left out a child of u{u} and succeeded"
-                            ));
-                        }
-                        for &p in &chosen {
-                            self.current[p] = u;
-                        }
-                        self.loaded[u] = true;
+                // Children left out lose their user (the key is required: the flush decides,
+                // once they may have another). Keys edited directly are settled first, so the
+                // model knows which products are u's children.
+                self.db
+                    .set(self.users[u], User::products, handles)
+                    .map_err(e)?;
+                for p in 0..PRODUCTS {
+                    if chosen.contains(&p) {
+                        self.current[p] = u;
+                    } else if self.current[p] == u {
+                        self.current[p] = NONE;
                     }
-                    Err(x) if is_not_nullable(&x) => {
-                        if clear && !leaves_out {
-                            return err(format!(
-                                "set(u{u}, {chosen:?}) left out no child of u{u} but failed: {x}"
-                            ));
-                        }
-                        self.check_unchanged(&before)?;
-                    }
-                    Err(x) => return Err(e(x)),
                 }
+                self.loaded[u] = true;
             }
             Op::Remove { u, p } => {
-                let before = self.collections()?;
-                let r = self
-                    .db
-                    .remove(self.users[u], User::products, self.products[p]);
-                match r {
-                    // Not u's child: nothing to do.
-                    Ok(()) if self.current[p] != u => {}
-                    Ok(()) => {
-                        return err(format!("remove(u{u}, p{p}) of a required child succeeded"))
-                    }
-                    Err(x) if is_not_nullable(&x) && self.current[p] == u => {}
-                    Err(x) => return Err(e(x)),
+                // Not u's child: nothing to do; u's child: it has no user until it gets one.
+                self.db
+                    .remove(self.users[u], User::products, self.products[p])
+                    .map_err(e)?;
+                if self.current[p] == u {
+                    self.current[p] = NONE;
                 }
-                self.check_unchanged(&before)?;
             }
             Op::Rollback => {
                 self.db.rollback().map_err(e)?;

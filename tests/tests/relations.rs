@@ -49,27 +49,40 @@ backend_tests! {
         Ok(())
     }
 
-    fn removing_a_required_child_is_an_error_and_a_nullable_one_is_set_null(t: &TestDb) -> orm_core::Result<()> {
+    fn removing_a_required_child_waits_for_the_flush_and_a_nullable_one_is_set_null(t: &TestDb) -> orm_core::Result<()> {
         let mut db = t.session();
         let ann = db.add(User::new("Ann"));
+        let bob = db.add(User::new("Bob"));
         let p = db.add(Product::new("p", ann));
         let q = db.add(Product::new("q", ann));
-        let err = db.set(ann, User::products, [p]).unwrap_err();
+        let r = db.add(Product::new("r", ann));
+        db.commit()?;
+        // Taken out of ann's collection, q and r have no user until the flush...
+        db.set(ann, User::products, [p])?;
+        db.remove(ann, User::products, r)?;
+        assert_eq!(db[ann].products, [p]);
+        assert!(db[q].user.is_unset() && db[r].user.is_unset());
+        let err = db.flush().unwrap_err();
         assert!(
             matches!(
                 err,
-                orm_core::Error::NotNullable {
+                orm_core::Error::RequiredRelationUnset {
                     model: "Product",
                     field: "user"
                 }
             ),
             "{err}"
         );
-        // Nothing changed.
-        assert_eq!(db[ann].products, [p, q]);
-        assert_eq!(db[q].user, db[ann].id);
-        let err = db.remove(ann, User::products, q).unwrap_err();
-        assert!(matches!(err, orm_core::Error::NotNullable { .. }));
+        assert_eq!(t.count("SELECT count(*) FROM product WHERE user_id = 1"), 3);
+        // ...and once they have another, it goes through.
+        db.append(bob, User::products, q)?;
+        db.set(r, Product::user, bob)?;
+        db.commit()?;
+        assert_eq!(
+            t.rows("SELECT name, user_id FROM product ORDER BY id"),
+            table(&[&["p", "1"], &["q", "2"], &["r", "2"]])
+        );
+        assert_eq!(db[bob].products, [q, r]);
 
         let root = db.add(Category::new("root", None));
         let leaf = db.add(Category::new("leaf", root));

@@ -144,6 +144,10 @@ pub(crate) enum SqlKey {
     Update(u64),
     /// A SELECT, filtered on this column or not.
     Select(Option<usize>),
+    /// A SELECT of the rows whose column is one of this many values.
+    SelectIn(usize, usize),
+    /// A DELETE of this many rows by key.
+    Delete(usize),
 }
 
 /// The most SQL texts a connection keeps built; the cache starts again when full.

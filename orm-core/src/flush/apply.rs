@@ -2,10 +2,12 @@
 //! then, so that a failed flush leaves the session as it was).
 
 use super::changes::Updates;
+use super::deletes::Deletes;
 use super::keys::pending_key;
 use super::{Row, Targets};
 use crate::id::RawId;
-use crate::model::KeyKind;
+use crate::model::{KeyKind, RelationKind};
+use crate::session::relation::sync::Move;
 use crate::session::store::State;
 use crate::session::Session;
 
@@ -20,18 +22,21 @@ pub(super) struct Written {
 }
 
 /// Brings the session in line with what the flush wrote: objects get their keys and lose
-/// their pending ids, snapshots move on, and children whose keys changed join their new
-/// parents' collections (found by the ids they held before the keys were resolved).
+/// their pending ids, snapshots move on, children whose keys changed join their new
+/// parents' collections (found by the ids they held before the keys were resolved), and
+/// deleted objects leave the session.
 pub(super) fn after_flush(
     db: &mut Session,
     targets: &Targets,
     written: Option<&Written>,
     updates: &Updates,
+    deletes: &Deletes,
 ) {
     let mut moves = Vec::new();
     for si in 0..db.stores.len() {
         moves.extend(db.moves_of(si, db.stores[si].marked_slots()));
     }
+    let (leaving, nulled) = let_go(db, deletes, &mut moves);
     let rekeyed: Vec<(usize, u32)> = updates
         .list
         .iter()
@@ -39,13 +44,54 @@ pub(super) fn after_flush(
         .map(|u| (u.store, u.slot))
         .collect();
     apply(db, targets, written, updates);
+    for (si, slot) in nulled {
+        db.stores[si].apply_update(slot);
+    }
     db.move_children(&moves, true);
+    db.move_children(&leaving, false);
+    let session = db.id;
+    for si in 0..db.stores.len() {
+        for &slot in deletes.rows(si) {
+            db.stores[si].apply_delete(slot, session);
+        }
+    }
     db.relink_children_of(&rekeyed);
     db.link_unlinked();
     db.pending_children.clear();
     for s in &mut db.stores {
         s.finish_flush();
     }
+}
+
+/// The objects that go and the keys set to `NULL`, before anything else is applied: the
+/// moves that take them out of the loaded collections they are in (and none that would put
+/// a deleted object in another), and the objects whose key is now `NULL` (set in the objects).
+fn let_go(db: &mut Session, deletes: &Deletes, moves: &mut Vec<Move>) -> (Vec<Move>, Vec<Row>) {
+    let mut leaving = Vec::new();
+    let mut nulled = Vec::new();
+    if deletes.is_empty() {
+        return (leaving, nulled);
+    }
+    moves.retain(|&(si, slot, ..)| !deletes.contains(si, slot));
+    for si in 0..db.stores.len() {
+        let store = &db.stores[si];
+        for &slot in deletes.rows(si) {
+            for r in 0..db.links[si].len() {
+                if db.links[si][r].inverse.is_some()
+                    && store.meta().relations[r].kind != RelationKind::HasMany
+                {
+                    leaving.push((si, slot, r, store.linked_fk(slot, r), RawId::Unset));
+                }
+            }
+        }
+    }
+    for (si, slot, rel) in deletes.nulled() {
+        let linked = db.stores[si].linked_fk(slot, rel);
+        leaving.push((si, slot, rel, linked, RawId::Unset));
+        db.stores[si].set_foreign_key(slot, rel, RawId::Unset);
+        nulled.push((si, slot));
+    }
+    (leaving, nulled)
 }
 
 /// Gives the inserted objects their keys, replaces every pending id with the key it stands

@@ -1,6 +1,7 @@
 //! What changed: misuse seen before any SQL, and the columns of each stored object that
 //! differ from its snapshot.
 
+use super::deletes::Deletes;
 use crate::error::{Error, Result};
 use crate::id::RawId;
 use crate::model::{KeyKind, RelationKind};
@@ -9,12 +10,13 @@ use crate::session::Session;
 use crate::value::Value;
 
 /// Misuse the session can see before any SQL: required keys left unset, pending ids of other
-/// sessions or of discarded objects, keys that another object holds or that are not stored.
-pub(super) fn validate(db: &Session) -> Result<()> {
-    for store in &db.stores {
+/// sessions or of discarded objects, keys that another object holds or that are not stored,
+/// parents that the flush deletes.
+pub(super) fn validate(db: &Session, deletes: &Deletes) -> Result<()> {
+    for (si, store) in db.stores.iter().enumerate() {
         let meta = store.meta();
         for &slot in store.new_slots().iter().chain(store.marked_slots()) {
-            if store.state(slot) == State::Discarded {
+            if store.state(slot) == State::Discarded || deletes.contains(si, slot) {
                 continue;
             }
             check_key(&**store, slot)?;
@@ -22,7 +24,20 @@ pub(super) fn validate(db: &Session) -> Result<()> {
                 let RelationKind::BelongsTo { nullable, .. } = rel.kind else {
                     continue;
                 };
+                if deletes.is_nulled(si, slot, r) {
+                    continue;
+                }
                 let id = store.foreign_key(slot, r);
+                if !deletes.is_empty() {
+                    let parent = db.parent_slot((rel.target)(), id);
+                    if parent.is_some_and(|(ti, ps)| deletes.contains(ti, ps)) {
+                        return Err(Error::ParentDeleted {
+                            model: meta.name,
+                            field: rel.field,
+                            target: (rel.target)().name,
+                        });
+                    }
+                }
                 if id == RawId::Unset && !nullable {
                     return Err(Error::RequiredRelationUnset {
                         model: meta.name,
@@ -119,18 +134,23 @@ impl Updates {
     }
 }
 
-/// The columns of each persistent object that differ from its snapshot.
-pub(super) fn changed_columns(db: &Session) -> Updates {
+/// The columns of each persistent object that differ from its snapshot (none of objects the
+/// flush deletes), and the foreign keys it sets to `NULL` because their parent goes.
+pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
     let mut out = Updates::default();
     for (si, store) in db.stores.iter().enumerate() {
         let meta = store.meta();
         for &slot in store.marked_slots() {
-            if store.state(slot) != State::Persistent {
+            if store.state(slot) != State::Persistent || deletes.contains(si, slot) {
                 continue;
             }
             let changed = meta.columns.iter().enumerate().filter(|&(c, col)| {
                 if let Some(r) = col.relation {
-                    let now = db.normalize(meta.relations[r].target, store.foreign_key(slot, r));
+                    let now = if deletes.is_nulled(si, slot, r) {
+                        RawId::Unset
+                    } else {
+                        db.normalize(meta.relations[r].target, store.foreign_key(slot, r))
+                    };
                     Some(now) != store.snapshot_fk(slot, r)
                 } else if c == meta.key && meta.key_kind == KeyKind::Generated {
                     let now = match store.key_id(slot) {
@@ -146,6 +166,27 @@ pub(super) fn changed_columns(db: &Session) -> Updates {
             });
             out.push(si, slot, changed.map(|(c, _)| c));
         }
+    }
+    // Keys set to NULL of objects not taken mutably (children read to be let go of).
+    let mut unmarked: Vec<(usize, u32, usize)> = deletes
+        .nulled()
+        .filter(|&(si, slot, r)| {
+            let store = &db.stores[si];
+            store.state(slot) == State::Persistent && store.snapshot_fk(slot, r).is_none()
+        })
+        .collect();
+    unmarked.sort_unstable();
+    for row in unmarked.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let (si, slot) = (row[0].0, row[0].1);
+        let rels = db.stores[si].meta().relations;
+        out.push(
+            si,
+            slot,
+            row.iter().filter_map(|&(_, _, r)| match rels[r].kind {
+                RelationKind::BelongsTo { column, .. } => Some(column),
+                RelationKind::HasMany => None,
+            }),
+        );
     }
     out
 }

@@ -10,8 +10,8 @@ use crate::sql;
 use crate::value::{SqlType, ValueRef};
 use std::sync::Arc;
 
-/// Runs the statements of `plan` in order. An UPDATE that matches no row (deleted or
-/// re-keyed behind the session's back) is a stale-data error naming the model and key.
+/// Runs the statements of `plan` in order. An UPDATE or DELETE that matches no row (deleted
+/// or re-keyed behind the session's back) is a stale-data error naming the model and key.
 pub(super) fn run(conn: &mut Conn, plan: &Plan<'_>) -> Result<()> {
     for statement in &plan.statements {
         match *statement {
@@ -35,6 +35,28 @@ pub(super) fn run(conn: &mut Conn, plan: &Plan<'_>) -> Result<()> {
                 let changed = conn.execute_many(&text, params, row_len)?;
                 if let Some(i) = changed.iter().position(|&n| n == 0) {
                     return Err(stale(meta, params[(i + 1) * row_len - 1]));
+                }
+            }
+            Statement::Delete {
+                meta,
+                rows,
+                ref params,
+            } => {
+                let params = &plan.params[params.clone()];
+                let n = params.len();
+                let text = conn.sql(meta, SqlKey::Delete(n), |d| sql::delete(d, meta, n));
+                let deleted = conn.execute(&text, params)?;
+                if deleted != rows {
+                    let keys: Vec<String> = params[..rows]
+                        .iter()
+                        .take(10)
+                        .map(|k| k.into_owned().to_string())
+                        .collect();
+                    let more = if rows > 10 { ", .." } else { "" };
+                    return Err(Error::StaleData {
+                        model: meta.name,
+                        key: format!("one of {}{more}", keys.join(", ")),
+                    });
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! pending ids that point at them.
 
 use super::changes::Updates;
+use super::deletes::Deletes;
 use super::{execute, Row, Targets};
 use crate::backend::Conn;
 use crate::error::{Error, Result};
@@ -18,6 +19,10 @@ pub(super) struct Resolver<'a> {
     pub(super) stores: &'a [Box<dyn AnyStore>],
     pub(super) session: u32,
     pub(super) targets: &'a Targets,
+    /// For each store, the new objects the flush inserts.
+    pub(super) inserts: &'a [Vec<u32>],
+    /// What the flush deletes, and the foreign keys it sets to `NULL`.
+    pub(super) deletes: &'a Deletes,
     /// For each store, the key of each new slot (reserved or explicit), indexed by slot.
     pub(super) keys: Vec<Vec<i64>>,
     /// For each store, the new rows by key; built on first use.
@@ -29,12 +34,15 @@ impl<'a> Resolver<'a> {
         stores: &'a [Box<dyn AnyStore>],
         session: u32,
         targets: &'a Targets,
+        (inserts, deletes): (&'a [Vec<u32>], &'a Deletes),
         keys: Vec<Vec<i64>>,
     ) -> Self {
         Resolver {
             stores,
             session,
             targets,
+            inserts,
+            deletes,
             keys,
             by_key: vec![None; stores.len()],
         }
@@ -51,22 +59,50 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Foreign key `rel` of row `(si, slot)` as the flush writes it (`NULL` where its parent
+    /// goes).
+    pub(super) fn fk(&self, si: usize, slot: u32, rel: usize) -> RawId {
+        if self.deletes.is_nulled(si, slot, rel) {
+            RawId::Unset
+        } else {
+            self.stores[si].foreign_key(slot, rel)
+        }
+    }
+
+    /// Foreign key `rel` of stored row `(si, slot)` as the database holds it now.
+    pub(super) fn stored_fk(&self, si: usize, slot: u32, rel: usize) -> RawId {
+        let store = &self.stores[si];
+        store
+            .snapshot_fk(slot, rel)
+            .unwrap_or_else(|| store.foreign_key(slot, rel))
+    }
+
+    /// The key of stored row `(si, slot)` as the database holds it now.
+    pub(super) fn stored_key(&self, si: usize, slot: u32) -> ValueRef<'a> {
+        let store = &self.stores[si];
+        let key = store.meta().key;
+        match store.snapshot_value(slot, key) {
+            Some(v) => v.as_ref(),
+            None => self.column_value(si, slot, key),
+        }
+    }
+
     /// The new row that row `(si, slot)` references through `rel`, if any.
     pub(super) fn parent_row(&mut self, si: usize, slot: u32, rel: usize) -> Option<Row> {
         let ti = self.targets[si][rel]?;
-        if self.stores[ti].new_slots().is_empty() {
+        if self.inserts[ti].is_empty() {
             return None;
         }
-        match self.stores[si].foreign_key(slot, rel) {
+        match self.fk(si, slot, rel) {
             RawId::Pending { session, slot: ps } if session == self.session => {
-                (self.stores[ti].state(ps) == State::New).then_some((ti, ps))
+                (self.stores[ti].state(ps) == State::New && !self.deletes.contains(ti, ps))
+                    .then_some((ti, ps))
             }
             RawId::Stored(k) => {
-                let stores = self.stores;
+                let inserts = self.inserts;
                 let keys = &self.keys;
                 let map = self.by_key[ti].get_or_insert_with(|| {
-                    stores[ti]
-                        .new_slots()
+                    inserts[ti]
                         .iter()
                         .map(|&s| (keys[ti][s as usize], s))
                         .collect()
@@ -83,7 +119,7 @@ impl<'a> Resolver<'a> {
         let meta = store.meta();
         if let Some(r) = meta.columns[c].relation {
             return self
-                .resolve(si, r, store.foreign_key(slot, r))
+                .resolve(si, r, self.fk(si, slot, r))
                 .map_or(ValueRef::Null, ValueRef::I64);
         }
         if c == meta.key && meta.key_kind == KeyKind::Generated {
@@ -128,12 +164,16 @@ pub(super) struct Reserved {
 /// (after the highest key under SQLite's write lock, or from the key's sequence), never
 /// colliding with them or with a key the session has seen. Also the keys each store writes
 /// explicitly (new rows' and changed keys of stored rows).
-pub(super) fn reserve_all(db: &mut Session, updates: &Updates) -> Result<Reserved> {
+pub(super) fn reserve_all(
+    db: &mut Session,
+    updates: &Updates,
+    inserts: &[Vec<u32>],
+) -> Result<Reserved> {
     let mut out = Reserved {
         keys: Vec::with_capacity(db.stores.len()),
         explicit: Vec::with_capacity(db.stores.len()),
     };
-    for si in 0..db.stores.len() {
+    for (si, inserts) in inserts.iter().enumerate() {
         let store = &db.stores[si];
         let meta = store.meta();
         if meta.key_kind != KeyKind::Generated {
@@ -143,7 +183,7 @@ pub(super) fn reserve_all(db: &mut Session, updates: &Updates) -> Result<Reserve
         }
         let mut explicit: HashSet<i64> = HashSet::default();
         let mut missing = 0usize;
-        for &slot in store.new_slots() {
+        for &slot in inserts {
             match store.key_id(slot) {
                 RawId::Stored(v) => {
                     explicit.insert(v);
@@ -161,13 +201,13 @@ pub(super) fn reserve_all(db: &mut Session, updates: &Updates) -> Result<Reserve
         let fresh = reserve_keys(&mut db.conn, &*db.stores[si], read, missing, &explicit)?;
         out.explicit.push(explicit.into_iter().collect());
         let store = &db.stores[si];
-        if store.new_slots().is_empty() {
+        if inserts.is_empty() {
             out.keys.push(Vec::new());
             continue;
         }
         let mut fresh = fresh.into_iter();
         let mut table_keys = vec![0i64; store.slot_count()];
-        for &slot in store.new_slots() {
+        for &slot in inserts {
             table_keys[slot as usize] = match store.key_id(slot) {
                 RawId::Stored(v) => v,
                 _ => fresh.next().expect("one reserved key per new row"),

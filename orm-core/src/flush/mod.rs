@@ -7,6 +7,7 @@
 
 mod apply;
 mod changes;
+mod deletes;
 mod execute;
 mod keys;
 pub(crate) mod order;
@@ -33,13 +34,16 @@ fn targets(db: &Session) -> Targets {
 /// Writes every change of the session in one savepoint, then brings the objects in line.
 pub(crate) fn flush(db: &mut Session) -> Result<()> {
     db.conn.check_not_aborted()?;
-    changes::validate(db)?;
-    let updates = changes::changed_columns(db);
-    let has_inserts = db.stores.iter().any(|s| !s.new_slots().is_empty());
+    let deletes = deletes::collect(db)?;
+    changes::validate(db, &deletes)?;
+    let updates = changes::changed_columns(db, &deletes);
+    let inserts = deletes::inserts(db, &deletes);
+    let removed = deletes::stored_rows(db, &deletes);
     let targets = targets(db);
-    let written = if has_inserts || !updates.is_empty() {
+    let writes = !updates.is_empty() || inserts.iter().chain(&removed).any(|rows| !rows.is_empty());
+    let written = if writes {
         db.conn.savepoint()?;
-        match write(db, &targets, &updates) {
+        match write(db, &targets, &updates, (&inserts, &removed), &deletes) {
             Ok(done) => {
                 db.conn.release()?;
                 Some(done)
@@ -53,26 +57,38 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
     } else {
         None
     };
-    apply::after_flush(db, &targets, written.as_ref(), &updates);
+    apply::after_flush(db, &targets, written.as_ref(), &updates, &deletes);
     Ok(())
 }
 
-/// Reserves keys, orders the new rows, plans the statements and runs them.
+/// Reserves keys, orders the rows, plans the statements and runs them.
 fn write(
     db: &mut Session,
     targets: &Targets,
     updates: &changes::Updates,
+    (inserts, removed): (&[Vec<u32>], &[Vec<u32>]),
+    deletes: &deletes::Deletes,
 ) -> Result<apply::Written> {
-    let reserved = keys::reserve_all(db, updates)?;
+    let reserved = keys::reserve_all(db, updates, inserts)?;
     let (conn, stores) = (&mut db.conn, &db.stores[..]);
-    let mut resolver = keys::Resolver::new(stores, db.id, targets, reserved.keys);
-    let (order, deferred) = order::sort(&mut resolver)?;
-    let plan = plan::build(&mut resolver, conn.dialect(), updates, &order, deferred);
+    let mut resolver =
+        keys::Resolver::new(stores, db.id, targets, (inserts, deletes), reserved.keys);
+    let inserted = order::sort(&mut resolver)?;
+    let deleted = order::sort_deletes(stores, targets, removed, |si, slot, rel| {
+        resolver.stored_fk(si, slot, rel)
+    })?;
+    let plan = plan::build(
+        &mut resolver,
+        conn.dialect(),
+        updates,
+        (&inserted.0, inserted.1),
+        (&deleted.0, deleted.1),
+    );
     execute::run(conn, &plan)?;
     drop(plan);
     Ok(apply::Written {
         keys: resolver.keys,
-        inserted: order,
+        inserted: inserted.0,
         explicit: reserved.explicit,
     })
 }

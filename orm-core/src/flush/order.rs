@@ -2,10 +2,11 @@
 //! flush) and of the new rows themselves, cycles broken at a nullable key.
 
 use super::keys::Resolver;
-use super::Row;
+use super::{Row, Targets};
 use crate::error::{Error, Result};
+use crate::id::RawId;
 use crate::model::RelationKind;
-use crate::session::store::AnyStore;
+use crate::session::store::{AnyStore, KeyValue};
 use rustc_hash::FxHashSet as HashSet;
 
 /// Foreign keys (store, slot, relation) inserted as NULL and set by an UPDATE afterwards.
@@ -48,16 +49,17 @@ where
     out
 }
 
-/// The stores with new rows, parents before children (a cycle between models in any order).
-fn model_order(r: &Resolver<'_>) -> Vec<usize> {
-    let has_new = |si: usize| !r.stores[si].new_slots().is_empty();
+/// The stores with rows in `rows`, parents before children (a cycle between models in any
+/// order).
+fn model_order(stores: &[Box<dyn AnyStore>], targets: &Targets, rows: &[Vec<u32>]) -> Vec<usize> {
+    let has_rows = |si: usize| rows.get(si).is_some_and(|r| !r.is_empty());
     parents_first(
-        r.stores.len(),
-        (0..r.stores.len()).filter(|&si| has_new(si)),
+        stores.len(),
+        (0..stores.len()).filter(|&si| has_rows(si)),
         |si| {
-            let rels = r.stores[si].meta().relations;
+            let rels = stores[si].meta().relations;
             (0..rels.len()).filter_map(move |i| match rels[i].kind {
-                RelationKind::BelongsTo { .. } => r.targets[si][i].filter(|&ti| has_new(ti)),
+                RelationKind::BelongsTo { .. } => targets[si][i].filter(|&ti| has_rows(ti)),
                 _ => None,
             })
         },
@@ -69,25 +71,66 @@ fn model_order(r: &Resolver<'_>) -> Vec<usize> {
 /// A cycle is broken at a nullable key (inserted `NULL`, set by an UPDATE afterwards); a cycle
 /// of required keys is an error naming its tables.
 pub(super) fn sort(r: &mut Resolver<'_>) -> Result<(Vec<Row>, Deferred)> {
-    let stores = r.stores;
-    let model_order = model_order(r);
+    let (stores, inserts) = (r.stores, r.inserts);
+    let models = model_order(stores, r.targets, inserts);
+    sort_rows(stores, &models, inserts, |si, slot, rel| {
+        r.parent_row(si, slot, rel)
+    })
+}
+
+/// Orders the stored rows a flush deletes so that every child comes before its parent (by
+/// the keys the database holds when the deletes run); a cycle is broken at a nullable key,
+/// set to `NULL` by an UPDATE before the deletes.
+pub(super) fn sort_deletes(
+    stores: &[Box<dyn AnyStore>],
+    targets: &Targets,
+    rows: &[Vec<u32>],
+    db_fk: impl Fn(usize, u32, usize) -> RawId,
+) -> Result<(Vec<Row>, Deferred)> {
+    let sets: Vec<HashSet<u32>> = rows.iter().map(|r| r.iter().copied().collect()).collect();
+    let models = model_order(stores, targets, rows);
+    let (mut order, deferred) = sort_rows(stores, &models, rows, |si, slot, rel| {
+        if stores[si].meta().relations[rel].kind == RelationKind::HasMany {
+            return None;
+        }
+        let ti = targets[si][rel]?;
+        let RawId::Stored(k) = db_fk(si, slot, rel) else {
+            return None;
+        };
+        let ps = stores[ti].lookup(&KeyValue::Int(k))?;
+        sets[ti].contains(&ps).then_some((ti, ps))
+    })?;
+    order.reverse();
+    Ok((order, deferred))
+}
+
+/// Orders `rows` (for each store, its rows in the order to keep where nothing else
+/// decides) so that each row comes after the row `parent` names for each of its relations,
+/// stores in `models` order; see [`sort`].
+fn sort_rows(
+    stores: &[Box<dyn AnyStore>],
+    models: &[usize],
+    rows: &[Vec<u32>],
+    mut parent: impl FnMut(usize, u32, usize) -> Option<Row>,
+) -> Result<(Vec<Row>, Deferred)> {
     let mut deferred = Deferred::default();
     let mut mark: Vec<Vec<u8>> = stores
         .iter()
-        .map(|s| {
-            if s.new_slots().is_empty() {
+        .enumerate()
+        .map(|(si, s)| {
+            if rows.get(si).is_none_or(|r| r.is_empty()) {
                 Vec::new()
             } else {
                 vec![0u8; s.slot_count()]
             }
         })
         .collect();
-    let total: usize = stores.iter().map(|s| s.new_slots().len()).sum();
+    let total: usize = rows.iter().map(Vec::len).sum();
     let mut order = Vec::with_capacity(total);
     // Stack of (row, next relation to look at).
     let mut stack: Vec<(Row, usize)> = Vec::new();
-    for &si in &model_order {
-        for &root in stores[si].new_slots() {
+    for &si in models {
+        for &root in &rows[si] {
             if mark[si][root as usize] != 0 {
                 continue;
             }
@@ -101,7 +144,7 @@ pub(super) fn sort(r: &mut Resolver<'_>) -> Result<(Vec<Row>, Deferred)> {
                     if deferred.contains(&(csi, cslot, rel)) {
                         continue;
                     }
-                    let Some((psi, pslot)) = r.parent_row(csi, cslot, rel) else {
+                    let Some((psi, pslot)) = parent(csi, cslot, rel) else {
                         continue;
                     };
                     match mark[psi][pslot as usize] {

@@ -3,10 +3,13 @@
 //! talking to the database. [`super::execute`] runs them.
 
 use super::changes::{Update, Updates};
+use super::deletes::MAX_IN_LIST;
 use super::keys::Resolver;
 use super::order::Deferred;
 use super::Row;
+use crate::id::RawId;
 use crate::model::{ModelMeta, RelationKind};
+use crate::session::store::KeyValue;
 use crate::sql::Dialect;
 use crate::value::ValueRef;
 use rustc_hash::FxHashSet as HashSet;
@@ -39,6 +42,13 @@ pub(crate) enum Statement {
         columns: Range<usize>,
         params: Range<usize>,
     },
+    /// A DELETE of `rows` rows of `meta` by key; the parameters are their keys, the last
+    /// repeated up to a power-of-two count. It must delete every row.
+    Delete {
+        meta: &'static ModelMeta,
+        rows: usize,
+        params: Range<usize>,
+    },
 }
 
 /// The statements of a flush in the order they run, their parameters in one vector.
@@ -51,13 +61,15 @@ pub(crate) struct Plan<'a> {
 
 /// The plan of a flush: UPDATEs first (so that a UNIQUE value an update gives up can be taken
 /// by a new row), then the INSERTs in `order`, then the foreign keys set once every row exists
-/// (those left NULL to break a cycle, and changed keys that point at a row this flush inserts).
+/// (those left NULL to break a cycle, and changed keys that point at a row this flush inserts),
+/// then the DELETEs, children first (`deletes`: their order and the keys set to `NULL` first to
+/// break a cycle among them).
 pub(super) fn build<'a>(
     r: &mut Resolver<'a>,
     d: &dyn Dialect,
     updates: &Updates,
-    order: &[Row],
-    deferred: Deferred,
+    (order, deferred): (&[Row], Deferred),
+    deletes: (&[Row], Deferred),
 ) -> Plan<'a> {
     let mut plan = Plan::default();
     let (early, mut late) = split_updates(r, updates);
@@ -65,6 +77,7 @@ pub(super) fn build<'a>(
     plan.inserts(r, d, order, &deferred);
     late.extend(deferred);
     plan.late_keys(r, late);
+    plan.deletes(r, deletes.0, &deletes.1);
     plan
 }
 
@@ -128,11 +141,7 @@ impl<'a> Plan<'a> {
                 for &c in updates.columns(u) {
                     self.params.push(r.column_value(u.store, u.slot, c));
                 }
-                self.params.push(
-                    store
-                        .snapshot_value(u.slot, meta.key)
-                        .map_or(ValueRef::Null, |v| v.as_ref()),
-                );
+                self.params.push(r.stored_key(u.store, u.slot));
             }
             self.update(meta, updates.columns(&group[0]), start);
         }
@@ -236,7 +245,7 @@ impl<'a> Plan<'a> {
                 current = Some((si, column, self.params.len()));
             }
             let fk = r
-                .resolve(si, rel, r.stores[si].foreign_key(slot, rel))
+                .resolve(si, rel, r.fk(si, slot, rel))
                 .map_or(ValueRef::Null, ValueRef::I64);
             self.params.push(fk);
             self.params.push(r.column_value(si, slot, meta.key));
@@ -244,6 +253,74 @@ impl<'a> Plan<'a> {
         if let Some((csi, ccol, start)) = current {
             self.update(r.stores[csi].meta(), &[ccol], start);
         }
+    }
+}
+
+impl<'a> Plan<'a> {
+    /// The keys in `deferred` set to `NULL` (one statement per model and column), then
+    /// DELETEs of the rows in `order`: consecutive rows of one table, at most
+    /// [`MAX_IN_LIST`] a statement, a row never in the statement of a row that references it.
+    fn deletes(&mut self, r: &Resolver<'a>, order: &[Row], deferred: &Deferred) {
+        let mut clear: Vec<(usize, usize, u32)> = deferred
+            .iter()
+            .filter_map(
+                |&(si, slot, rel)| match r.stores[si].meta().relations[rel].kind {
+                    RelationKind::BelongsTo { column, .. } => Some((si, column, slot)),
+                    RelationKind::HasMany => None,
+                },
+            )
+            .collect();
+        clear.sort_unstable();
+        for group in clear.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let start = self.params.len();
+            for &(si, _, slot) in group {
+                self.params.push(ValueRef::Null);
+                self.params.push(r.stored_key(si, slot));
+            }
+            self.update(r.stores[group[0].0].meta(), &[group[0].1], start);
+        }
+        let mut batch: Vec<Row> = Vec::new();
+        let mut referenced: HashSet<u32> = HashSet::default();
+        for &(si, slot) in order {
+            let ends = batch.first().is_some_and(|&(bsi, _)| bsi != si)
+                || batch.len() >= MAX_IN_LIST
+                || referenced.contains(&slot);
+            if ends {
+                self.delete(r, &batch);
+                batch.clear();
+                referenced.clear();
+            }
+            batch.push((si, slot));
+            // Its parents in its own table go in a later statement.
+            let store = &r.stores[si];
+            for (rel, link) in r.targets[si].iter().enumerate() {
+                if *link != Some(si) || deferred.contains(&(si, slot, rel)) {
+                    continue;
+                }
+                if let RawId::Stored(k) = r.stored_fk(si, slot, rel) {
+                    referenced.extend(store.lookup(&KeyValue::Int(k)));
+                }
+            }
+        }
+        self.delete(r, &batch);
+    }
+
+    /// One DELETE of these rows (of one table), if any.
+    fn delete(&mut self, r: &Resolver<'a>, rows: &[Row]) {
+        let Some(&(si, _)) = rows.first() else {
+            return;
+        };
+        let start = self.params.len();
+        self.params
+            .extend(rows.iter().map(|&(si, slot)| r.stored_key(si, slot)));
+        let last = self.params[self.params.len() - 1];
+        let padded = rows.len().next_power_of_two();
+        self.params.extend((rows.len()..padded).map(|_| last));
+        self.statements.push(Statement::Delete {
+            meta: r.stores[si].meta(),
+            rows: rows.len(),
+            params: start..self.params.len(),
+        });
     }
 }
 

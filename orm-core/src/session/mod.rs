@@ -356,6 +356,47 @@ impl Session {
         Handle::new(session, slot)
     }
 
+    /// Marks an object to be deleted by the next flush, with what its relationships cascade
+    /// to (see the `#[has_many]` flags `cascade_delete`, `delete_orphans` and
+    /// `passive_deletes`): children deleted too, or their key set to `NULL`, or an error
+    /// before any SQL when neither is allowed. Until that flush the object can still be read;
+    /// once it succeeds the handle no longer works ([`contains`](Session::contains) is
+    /// false), and a later `get` of its key reads the database again. An object that was
+    /// never flushed is simply not inserted.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// # #[derive(Model, Debug)]
+    /// # struct Note { #[key] id: Id<Note>, text: String }
+    /// # fn main() -> orm_core::Result<()> {
+    /// let mut db = Session::open_in_memory()?;
+    /// db.create_all::<(Note,)>()?;
+    /// let note = db.add(Note::new("draft"));
+    /// db.commit()?;
+    /// db.delete(note)?;
+    /// assert!(db.is_deleted(note) && db.contains(note));
+    /// db.commit()?;
+    /// assert!(!db.contains(note));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn delete<T: Model>(&mut self, h: Handle<T>) -> Result<()> {
+        self.check_handle(h)?;
+        self.store_mut::<T>().doom(h.slot);
+        Ok(())
+    }
+
+    /// Whether a handle names an object of this session: false once a flush deleted it, a
+    /// rollback discarded it, or for a handle of another session.
+    pub fn contains<T: Model>(&self, h: Handle<T>) -> bool {
+        self.try_get(h).is_some()
+    }
+
+    /// Whether an object is marked to be deleted by the next flush.
+    pub fn is_deleted<T: Model>(&self, h: Handle<T>) -> bool {
+        h.session == self.id && self.store::<T>().is_some_and(|s| s.is_doomed(h.slot))
+    }
+
     /// Adds several new objects; see [`add`](Session::add).
     pub fn add_all<T: Model>(&mut self, objs: impl IntoIterator<Item = T>) -> Vec<Handle<T>> {
         objs.into_iter().map(|o| self.add(o)).collect()
@@ -485,6 +526,22 @@ impl Session {
 
     /// Runs a `SELECT` of `T`'s columns and reads each row into the session (a row already
     /// there keeps its object and its edits).
+    /// Reads rows into store `si` (rows already there keep their objects); their slots.
+    pub(crate) fn load_slots(
+        &mut self,
+        si: usize,
+        sql: &str,
+        params: &[ValueRef<'_>],
+    ) -> Result<Vec<u32>> {
+        let store = &mut self.stores[si];
+        let mut out = Vec::new();
+        self.conn.query(sql, params, &mut |row| {
+            out.push(store.load_row(row)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     pub(crate) fn load_rows<T: Model>(
         &mut self,
         sql: &str,

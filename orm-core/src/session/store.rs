@@ -137,7 +137,7 @@ pub enum State {
     New,
     /// Stored in the database (this transaction's view of it).
     Persistent,
-    /// Thrown away by `rollback`; its handles no longer work.
+    /// Thrown away by `rollback`, or deleted by a flush; its handles no longer work.
     Discarded,
 }
 
@@ -188,6 +188,8 @@ pub(crate) struct Slot<T> {
     collections_journaled: bool,
     /// In `Store::touched`.
     touched: bool,
+    /// In `Store::doomed`: to be deleted by the next flush.
+    doomed: bool,
 }
 
 /// The objects of one model.
@@ -209,6 +211,10 @@ pub struct Store<T: Model> {
     touched: Vec<u32>,
     /// Slots added or inserted since the last commit.
     pub(crate) added: Vec<u32>,
+    /// Objects to delete at the next flush, in the order `delete` was called.
+    doomed: Vec<u32>,
+    /// Objects deleted by flushes of the open transaction, kept for `rollback`.
+    deleted: Vec<(u32, T)>,
     /// Database values of rows updated since the last commit, as they were at that commit.
     pub(crate) journal: Vec<(u32, Snapshot)>,
     /// The has-many collections of objects whose collections changed since the last commit,
@@ -242,6 +248,8 @@ impl<T: Model> Store<T> {
             marked: Vec::new(),
             touched: Vec::new(),
             added: Vec::new(),
+            doomed: Vec::new(),
+            deleted: Vec::new(),
             journal: Vec::new(),
             collections_journal: Vec::new(),
             pending_keys: HashMap::default(),
@@ -330,6 +338,9 @@ impl<T: Model> Store<T> {
         for slot in std::mem::take(&mut self.touched) {
             self.slots[slot as usize].touched = false;
         }
+        for slot in std::mem::take(&mut self.doomed) {
+            self.slots[slot as usize].doomed = false;
+        }
         self.linked.clear();
     }
 
@@ -348,6 +359,7 @@ impl<T: Model> Store<T> {
             journaled: false,
             collections_journaled: false,
             touched: false,
+            doomed: false,
         });
         self.new.push(slot);
         self.added.push(slot);
@@ -390,6 +402,7 @@ impl<T: Model> Store<T> {
             journaled: false,
             collections_journaled: false,
             touched: false,
+            doomed: false,
         });
         if let Some(k) = key {
             if let KeyValue::Int(v) = k {
@@ -487,6 +500,16 @@ pub trait AnyStore: Any + Send {
     fn note_explicit_keys(&mut self, keys: &[i64]);
     /// The highest key written explicitly in the open transaction.
     fn tx_explicit_max(&self) -> Option<i64>;
+    /// Marks an object to be deleted by the next flush (false if it already was).
+    fn doom(&mut self, slot: u32) -> bool;
+    /// The objects to delete at the next flush.
+    fn doomed_slots(&self) -> &[u32];
+    /// Whether an object is to be deleted by the next flush.
+    fn is_doomed(&self, slot: u32) -> bool;
+    /// After a successful flush: an object is gone (its row deleted, or a new object never
+    /// inserted). Its handles stop working; `rollback` brings back a row deleted since the
+    /// commit.
+    fn apply_delete(&mut self, slot: u32, session: u32);
     /// After a successful flush: forget the marks and new list.
     fn finish_flush(&mut self);
     /// After commit.
@@ -665,12 +688,58 @@ impl<T: Model> AnyStore for Store<T> {
     fn tx_explicit_max(&self) -> Option<i64> {
         self.tx_explicit.iter().copied().max()
     }
+    fn doom(&mut self, slot: u32) -> bool {
+        match self.slots.get_mut(slot as usize) {
+            Some(s) if s.obj.is_some() && !s.doomed => {
+                s.doomed = true;
+                self.doomed.push(slot);
+                true
+            }
+            _ => false,
+        }
+    }
+    fn doomed_slots(&self) -> &[u32] {
+        &self.doomed
+    }
+    fn is_doomed(&self, slot: u32) -> bool {
+        self.slots.get(slot as usize).is_some_and(|s| s.doomed)
+    }
+    fn apply_delete(&mut self, slot: u32, session: u32) {
+        let s = &mut self.slots[slot as usize];
+        let Some(mut obj) = s.obj.take() else { return };
+        s.state = State::Discarded;
+        // Kept as the database held it (edits made since the last flush were not written),
+        // for `rollback`.
+        if let Some(snap) = self
+            .snapshots
+            .get(&slot)
+            .filter(|s| !s.columns().is_empty())
+        {
+            if let Ok(mut stored) = T::from_row(&mut RowReader::new(&snap.columns(), T::META)) {
+                for r in has_many::<T>() {
+                    if let Some(children) = obj.collection(r).slots() {
+                        stored.collection_mut(r).set_slots(session, &children);
+                    }
+                }
+                obj = stored;
+            }
+        }
+        let key = Self::key_of(&obj);
+        // Its key is never generated again: a copy of its id must not come to name a new row.
+        if let Some(KeyValue::Int(k)) = key {
+            self.hold(&KeyValue::Int(k));
+            self.retired.insert(k);
+        }
+        self.forget_key(key, slot);
+        self.deleted.push((slot, obj));
+    }
     fn finish_flush(&mut self) {
         // Every marked object is stored now (the new ones were inserted).
         self.end_flush_cycle();
     }
     fn finish_commit(&mut self) {
         self.tx_explicit.clear();
+        self.deleted.clear();
         for slot in self.added.drain(..) {
             self.slots[slot as usize].since_commit = false;
         }
@@ -683,6 +752,7 @@ impl<T: Model> AnyStore for Store<T> {
     }
     fn rollback(&mut self, session: u32) -> Result<()> {
         self.tx_explicit.clear();
+        self.restore_deleted();
         self.discard_added();
         let restored = self.restore_objects(session);
         self.end_flush_cycle();
@@ -692,6 +762,27 @@ impl<T: Model> AnyStore for Store<T> {
 }
 
 impl<T: Model> Store<T> {
+    /// Rollback: rows deleted by flushes since the last commit come back (objects added
+    /// since then stay gone), as they were when deleted: the journal then restores their
+    /// values at the commit.
+    fn restore_deleted(&mut self) {
+        for (slot, obj) in std::mem::take(&mut self.deleted) {
+            let s = &mut self.slots[slot as usize];
+            if s.since_commit {
+                continue;
+            }
+            let key = Self::key_of(&obj);
+            s.obj = Some(obj);
+            s.state = State::Persistent;
+            if let Some(k) = key {
+                if let KeyValue::Int(v) = k {
+                    self.retired.remove(&v);
+                }
+                self.identity.insert(k, slot);
+            }
+        }
+    }
+
     /// Rollback: discards the objects added (or first inserted) since the last commit; their
     /// keys are retired, never generated again.
     fn discard_added(&mut self) {

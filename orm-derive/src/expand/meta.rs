@@ -57,7 +57,10 @@ pub fn expand(model: &Model<'_>) -> Meta {
             Kind::BelongsTo {
                 parent: parent_ty,
                 back_populates,
+                on_delete,
             } => {
+                let on_delete =
+                    syn::Ident::new(on_delete.variant(), proc_macro2::Span::call_site());
                 let parent = concrete(parent_ty, ident);
                 // `ast` accepts `Id<P>` and `Option<Id<P>>` only.
                 let nullable = generic_arg(ty, "Option").is_some();
@@ -73,7 +76,9 @@ pub fn expand(model: &Model<'_>) -> Meta {
                     #p::RelationMeta { field: #field,
                         kind: #p::RelationKind::BelongsTo { column: #column_index, nullable: #nullable },
                         target: { fn target() -> &'static #p::ModelMeta { #target } target },
-                        back_populates: #back }
+                        back_populates: #back,
+                        cascade: #p::Cascade { delete: false, orphans: false, passive: false },
+                        on_delete: #p::OnDelete::#on_delete }
                 });
                 Some(quote! {
                     #p::ColumnMeta { name: #col, field: #field, sql_type: #p::SqlType::I64,
@@ -84,6 +89,7 @@ pub fn expand(model: &Model<'_>) -> Meta {
             Kind::HasMany {
                 child: child_ty,
                 back_populates,
+                cascade: [delete, orphans, passive],
             } => {
                 let child = concrete(child_ty, ident);
                 let target = quote_spanned! {child_ty.span()=>
@@ -96,7 +102,9 @@ pub fn expand(model: &Model<'_>) -> Meta {
                 relations.push(quote! {
                     #p::RelationMeta { field: #field, kind: #p::RelationKind::HasMany,
                         target: { fn target() -> &'static #p::ModelMeta { #target } target },
-                        back_populates: #back }
+                        back_populates: #back,
+                        cascade: #p::Cascade { delete: #delete, orphans: #orphans, passive: #passive },
+                        on_delete: #p::OnDelete::NoAction }
                 });
                 None
             }

@@ -125,6 +125,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             Kind::BelongsTo {
                 parent: parent_ty,
                 back_populates,
+                ..
             } => {
                 let parent = concrete(parent_ty, ident);
                 let doc = format!(
@@ -181,6 +182,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             Kind::HasMany {
                 child: child_ty,
                 back_populates,
+                ..
             } => {
                 let child = concrete(child_ty, ident);
                 let doc = format!(

@@ -9,12 +9,14 @@ use crate::session::Session;
 
 impl Session {
     /// Points foreign key `rel` of a child at a new parent, moving it between the parents'
-    /// loaded collections.
+    /// loaded collections. Unsetting a required key is refused unless `detach` (a child taken
+    /// out of a collection, which may get another parent before the flush).
     pub(super) fn set_parent<C: Model>(
         &mut self,
         child: Handle<C>,
         rel: usize,
         id: RawId,
+        detach: bool,
     ) -> Result<()> {
         let meta = C::META;
         let r = &meta.relations[rel];
@@ -22,7 +24,7 @@ impl Session {
             unreachable!("descriptor of a belongs_to")
         };
         let id = self.normalize(r.target, id);
-        if id == RawId::Unset && !nullable {
+        if id == RawId::Unset && !nullable && !detach {
             return Err(Error::NotNullable {
                 model: meta.name,
                 field: r.field,
@@ -56,6 +58,6 @@ impl<C: Model, P: Model> Relationship<C> for BelongsTo<C, P> {
     }
 
     fn set(self, db: &mut Session, h: Handle<C>, value: Parent<P>) -> Result<()> {
-        db.set_parent(h, self.rel, value.0)
+        db.set_parent(h, self.rel, value.0, false)
     }
 }

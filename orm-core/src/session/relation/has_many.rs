@@ -22,11 +22,13 @@ impl Session {
         self.check_handle(child)?;
         let inv = inverse_of::<P, C>(self, rel.rel)?;
         let id = self.id(parent).raw();
-        self.set_parent(child, inv, id)
+        self.set_parent(child, inv, id, false)
     }
 
-    /// Takes a child out of a parent's collection: its key becomes `NULL`, which is an error
-    /// for a required key (give the child another parent instead).
+    /// Takes a child out of a parent's collection: its key becomes unset. At the flush that
+    /// is `NULL` for a nullable key; a child with a required key must have another parent by
+    /// then (or goes, under `delete_orphans`), else the flush fails before any SQL with
+    /// [`Error::RequiredRelationUnset`].
     pub fn remove<P: Model, C: Model>(
         &mut self,
         parent: Handle<P>,
@@ -43,7 +45,7 @@ impl Session {
         if self.parent_slot(P::META, current) != Some((pi, parent.slot)) {
             return Ok(()); // not this parent's child
         }
-        self.set_parent(child, inv, RawId::Unset)
+        self.set_parent(child, inv, RawId::Unset, true)
     }
 
     /// Reads a parent's children: rows from the database (kept as they are in the session if
@@ -142,9 +144,6 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
 
     fn set(self, db: &mut Session, h: Handle<P>, value: Children<C>) -> Result<()> {
         let inv = inverse_of::<P, C>(db, self.rel)?;
-        let RelationKind::BelongsTo { nullable, .. } = C::META.relations[inv].kind else {
-            unreachable!("checked by inverse_of")
-        };
         let mut new: Vec<Handle<C>> = Vec::with_capacity(value.0.len());
         let mut seen =
             rustc_hash::FxHashSet::with_capacity_and_hasher(value.0.len(), Default::default());
@@ -156,12 +155,6 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
         }
         let current = db.load_children::<P, C>(h, self.rel)?;
         let removed: Vec<Handle<C>> = current.into_iter().filter(|c| !seen.contains(c)).collect();
-        if !removed.is_empty() && !nullable {
-            return Err(Error::NotNullable {
-                model: C::META.name,
-                field: C::META.relations[inv].field,
-            });
-        }
         // The parent is a valid handle of this session, so its id is a valid parent for every
         // child: set the keys directly and move the children in one pass per old collection.
         // Every child is linked here, also one whose key already named this parent.

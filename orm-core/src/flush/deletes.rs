@@ -1,0 +1,334 @@
+//! Deletes: the objects a flush deletes (those marked with `delete`, orphans of
+//! `delete_orphans` relationships, and the children `cascade_delete` reaches, loaded or not)
+//! and the foreign keys it sets to `NULL` because their parent goes. Computed as data before
+//! anything is written; the session changes only once the flush has succeeded.
+
+use crate::backend::SqlKey;
+use crate::error::{Error, Result};
+use crate::id::RawId;
+use crate::model::RelationKind;
+use crate::session::store::State;
+use crate::session::Session;
+use crate::value::ValueRef;
+use rustc_hash::FxHashSet as HashSet;
+
+/// Most keys in one `IN` list of a cascade's SELECT or a DELETE (a power of two).
+pub(super) const MAX_IN_LIST: usize = 1024;
+
+/// What a flush deletes.
+#[derive(Default)]
+pub(crate) struct Deletes {
+    /// For each store, the objects that go, in the order they were found. New ones are
+    /// simply not inserted; stored ones are deleted.
+    rows: Vec<Vec<u32>>,
+    set: Vec<HashSet<u32>>,
+    /// Foreign keys (store, slot, relation) set to `NULL` because their parent goes.
+    nulled: HashSet<(usize, u32, usize)>,
+}
+
+impl Deletes {
+    /// Whether nothing goes and no key is set to `NULL`.
+    pub(super) fn is_empty(&self) -> bool {
+        self.nulled.is_empty() && self.rows.iter().all(Vec::is_empty)
+    }
+
+    /// The objects of store `si` that go.
+    pub(super) fn rows(&self, si: usize) -> &[u32] {
+        self.rows.get(si).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether object `slot` of store `si` goes.
+    pub(super) fn contains(&self, si: usize, slot: u32) -> bool {
+        self.set.get(si).is_some_and(|s| s.contains(&slot))
+    }
+
+    /// Whether foreign key `rel` of object `slot` of store `si` is set to `NULL` (and the
+    /// object stays).
+    pub(super) fn is_nulled(&self, si: usize, slot: u32, rel: usize) -> bool {
+        !self.nulled.is_empty()
+            && self.nulled.contains(&(si, slot, rel))
+            && !self.contains(si, slot)
+    }
+
+    /// The foreign keys set to `NULL` of objects that stay.
+    pub(super) fn nulled(&self) -> impl Iterator<Item = (usize, u32, usize)> + '_ {
+        self.nulled
+            .iter()
+            .copied()
+            .filter(|&(si, slot, _)| !self.contains(si, slot))
+    }
+
+    /// Adds an object; false if it was there.
+    fn add(&mut self, si: usize, slot: u32) -> bool {
+        if self.rows.len() <= si {
+            self.rows.resize_with(si + 1, Vec::new);
+            self.set.resize_with(si + 1, HashSet::default);
+        }
+        let new = self.set[si].insert(slot);
+        if new {
+            self.rows[si].push(slot);
+        }
+        new
+    }
+}
+
+/// A child whose required key names a parent that goes: an error unless the child goes too.
+struct Left {
+    parent: (usize, u32),
+    child: (usize, u32),
+    rel: usize,
+}
+
+/// What the next flush deletes, following the relationships' cascades. May read the
+/// children of deleted parents from the database (one query per relationship and 1,024
+/// parents), inside the session's transaction so that SQLite's write lock is held.
+pub(super) fn collect(db: &mut Session) -> Result<Deletes> {
+    let mut out = Deletes::default();
+    let mut work: Vec<(usize, u32)> = Vec::new();
+    for si in 0..db.stores.len() {
+        for i in 0..db.stores[si].doomed_slots().len() {
+            let slot = db.stores[si].doomed_slots()[i];
+            if db.stores[si].state(slot) != State::Discarded && out.add(si, slot) {
+                work.push((si, slot));
+            }
+        }
+    }
+    orphans(db, &mut out, &mut work);
+    let mut left = Vec::new();
+    while !work.is_empty() {
+        cascade(db, &mut out, &mut work, &mut left)?;
+    }
+    if let Some(l) = left.iter().find(|l| !out.contains(l.child.0, l.child.1)) {
+        let count = left
+            .iter()
+            .filter(|o| {
+                o.parent == l.parent && o.rel == l.rel && !out.contains(o.child.0, o.child.1)
+            })
+            .count();
+        let (pi, ps) = l.parent;
+        let child = db.stores[l.child.0].meta();
+        return Err(Error::ChildrenLeft {
+            parent: db.stores[pi].meta().name,
+            key: match db.stores[pi].key_id(ps) {
+                RawId::Stored(k) => k.to_string(),
+                _ => "(not flushed yet)".to_owned(),
+            },
+            child: child.name,
+            field: child.relations[l.rel].field,
+            count,
+        });
+    }
+    Ok(out)
+}
+
+/// Stored children taken out of a `delete_orphans` collection since the last flush (their
+/// key was set and is now unset) go.
+fn orphans(db: &Session, out: &mut Deletes, work: &mut Vec<(usize, u32)>) {
+    for (si, store) in db.stores.iter().enumerate() {
+        let meta = store.meta();
+        for (r, rel) in meta.relations.iter().enumerate() {
+            let link = db.links[si][r];
+            let (RelationKind::BelongsTo { .. }, Some(inv)) = (rel.kind, link.inverse) else {
+                continue;
+            };
+            if !(rel.target)().relations[inv].cascade.orphans {
+                continue;
+            }
+            for &slot in store.marked_slots() {
+                let was_set = store
+                    .snapshot_fk(slot, r)
+                    .is_some_and(|id| id != RawId::Unset);
+                if store.state(slot) == State::Persistent
+                    && was_set
+                    && store.foreign_key(slot, r) == RawId::Unset
+                    && out.add(si, slot)
+                {
+                    work.push((si, slot));
+                }
+            }
+        }
+    }
+}
+
+/// Follows the has-many relationships of the objects in `work` (taken): children of a
+/// `cascade_delete` relationship go (and are added to `work`), others get their key set to
+/// `NULL` where it is nullable, or are noted in `left`.
+fn cascade(
+    db: &mut Session,
+    out: &mut Deletes,
+    work: &mut Vec<(usize, u32)>,
+    left: &mut Vec<Left>,
+) -> Result<()> {
+    let mut by_store: Vec<(usize, Vec<u32>)> = Vec::new();
+    for (si, slot) in std::mem::take(work) {
+        match by_store.iter_mut().find(|(s, _)| *s == si) {
+            Some((_, slots)) => slots.push(slot),
+            None => by_store.push((si, vec![slot])),
+        }
+    }
+    for (pi, parents) in by_store {
+        let meta = db.stores[pi].meta();
+        for (rel, r) in meta.relations.iter().enumerate() {
+            let Some(inv) = db.links[pi][rel].inverse else {
+                continue;
+            };
+            if r.kind != RelationKind::HasMany {
+                continue;
+            }
+            let ci = db.store_index_or_create((r.target)());
+            let children = children_of(db, (pi, rel), (ci, inv), &parents, r.cascade.passive)?;
+            let child_meta = db.stores[ci].meta();
+            let nullable = matches!(
+                child_meta.relations[inv].kind,
+                RelationKind::BelongsTo { nullable: true, .. }
+            );
+            for (child, parent) in children {
+                if out.contains(ci, child) {
+                    continue;
+                }
+                if r.cascade.delete {
+                    if out.add(ci, child) {
+                        work.push((ci, child));
+                    }
+                } else if nullable {
+                    out.nulled.insert((ci, child, inv));
+                } else {
+                    left.push(Left {
+                        parent: (pi, parent),
+                        child: (ci, child),
+                        rel: inv,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The children (child slot, parent slot) through has-many `rel` of store `pi` of these
+/// parents, as the session sees them: loaded collections as they are; otherwise rows read
+/// from the database (unless `passive`) and the session's new and changed children, each
+/// counted for the parent its key names now.
+fn children_of(
+    db: &mut Session,
+    (pi, rel): (usize, usize),
+    (ci, inv): (usize, usize),
+    parents: &[u32],
+    passive: bool,
+) -> Result<Vec<(u32, u32)>> {
+    db.settle(ci);
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    let mut keys: Vec<i64> = Vec::new();
+    let mut ids: Vec<RawId> = Vec::new();
+    let mut unloaded: HashSet<u32> = HashSet::default();
+    for &ps in parents {
+        if let Some(slots) = db.stores[pi].collection(ps, rel).and_then(|c| c.slots()) {
+            out.extend(slots.into_iter().map(|c| (c, ps)));
+            continue;
+        }
+        unloaded.insert(ps);
+        let key = db.stores[pi].key_id(ps);
+        if let RawId::Stored(k) = key {
+            keys.push(k);
+            ids.push(key);
+        }
+        ids.push(RawId::Pending {
+            session: db.id,
+            slot: ps,
+        });
+    }
+    if unloaded.is_empty() {
+        return Ok(out);
+    }
+    let mut candidates = if passive {
+        Vec::new()
+    } else {
+        read_children(db, ci, inv, &keys)?
+    };
+    candidates.extend(db.pending_children(ci, inv, &ids));
+    candidates.sort_unstable();
+    candidates.dedup();
+    let parent_meta = db.stores[pi].meta();
+    for child in candidates {
+        if db.stores[ci].state(child) == State::Discarded {
+            continue;
+        }
+        let names = db.parent_slot(parent_meta, db.stores[ci].foreign_key(child, inv));
+        if let Some((p, ps)) = names {
+            if p == pi && unloaded.contains(&ps) {
+                out.push((child, ps));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads into the session the rows of store `ci` whose key `inv` is one of `keys`.
+fn read_children(db: &mut Session, ci: usize, inv: usize, keys: &[i64]) -> Result<Vec<u32>> {
+    let meta = db.stores[ci].meta();
+    let RelationKind::BelongsTo { column, .. } = meta.relations[inv].kind else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    // On SQLite the write lock is taken before the children are read, so none can appear
+    // between this read and the deletes.
+    db.conn.begin()?;
+    for chunk in keys.chunks(MAX_IN_LIST) {
+        let params = padded(chunk);
+        let n = params.len();
+        let sql = db.conn.sql(meta, SqlKey::SelectIn(column, n), |d| {
+            crate::sql::select_in(d, meta, column, n)
+        });
+        out.extend(db.load_slots(ci, &sql, &params)?);
+    }
+    Ok(out)
+}
+
+/// Keys as the parameters of an `IN` list of a power-of-two size (the last key repeated),
+/// so that a model has a few statement shapes, not one per count.
+pub(super) fn padded(keys: &[i64]) -> Vec<ValueRef<'static>> {
+    let n = keys.len().next_power_of_two();
+    let last = *keys.last().expect("a chunk is never empty");
+    keys.iter()
+        .copied()
+        .chain(std::iter::repeat(last))
+        .take(n)
+        .map(ValueRef::I64)
+        .collect()
+}
+
+/// For each store, its new objects that the flush inserts (those that do not go).
+pub(super) fn inserts(db: &Session, deletes: &Deletes) -> Vec<Vec<u32>> {
+    db.stores
+        .iter()
+        .enumerate()
+        .map(|(si, s)| {
+            let new = s.new_slots();
+            if deletes.rows(si).is_empty() {
+                new.to_vec()
+            } else {
+                new.iter()
+                    .copied()
+                    .filter(|&slot| !deletes.contains(si, slot))
+                    .collect()
+            }
+        })
+        .collect()
+}
+
+/// For each store, its stored objects that the flush deletes.
+pub(super) fn stored_rows(db: &Session, deletes: &Deletes) -> Vec<Vec<u32>> {
+    (0..db.stores.len())
+        .map(|si| {
+            deletes
+                .rows(si)
+                .iter()
+                .copied()
+                .filter(|&slot| db.stores[si].state(slot) == State::Persistent)
+                .collect()
+        })
+        .collect()
+}

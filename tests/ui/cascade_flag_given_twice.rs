@@ -1,0 +1,21 @@
+// A cascade flag is given once.
+
+use orm_core::prelude::*;
+
+#[derive(Model)]
+pub struct User {
+    #[key]
+    pub id: Id<User>,
+    #[has_many(back_populates = "user", delete_orphans, delete_orphans)]
+    pub products: HasMany<Product>,
+}
+
+#[derive(Model)]
+pub struct Product {
+    #[key]
+    pub id: Id<Product>,
+    #[belongs_to(back_populates = "products")]
+    pub user: Id<User>,
+}
+
+fn main() {}
