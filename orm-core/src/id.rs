@@ -339,6 +339,93 @@ impl<T> RawCollection for HasMany<T> {
     }
 }
 
+/// The child of a `#[has_one]` relationship (at most one: its foreign key is `UNIQUE`), as a
+/// handle into the session.
+///
+/// A new object starts loaded with no child; an object read from the database starts
+/// unloaded, and [`Session::load`](crate::Session::load) reads it. Change it through the
+/// session (`db.set(user, User::profile, Some(p))`), which lets go of the old child at once.
+pub struct HasOne<T> {
+    item: Option<Option<Handle<T>>>,
+}
+
+impl<T> HasOne<T> {
+    /// Loaded, with no child (what a new object has).
+    pub fn new() -> Self {
+        HasOne { item: Some(None) }
+    }
+
+    /// Not loaded yet.
+    pub fn unloaded() -> Self {
+        HasOne { item: None }
+    }
+
+    /// Whether the child is loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.item.is_some()
+    }
+
+    /// The loaded child (`None` when there is none or it is not loaded).
+    pub fn get(&self) -> Option<Handle<T>> {
+        self.item.flatten()
+    }
+}
+
+impl<T> Default for HasOne<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for HasOne<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.item {
+            Some(item) => item.fmt(f),
+            None => f.write_str("<not loaded>"),
+        }
+    }
+}
+
+impl<T> PartialEq<Option<Handle<T>>> for HasOne<T> {
+    fn eq(&self, other: &Option<Handle<T>>) -> bool {
+        self.item == Some(*other)
+    }
+}
+impl<T> PartialEq<Handle<T>> for HasOne<T> {
+    fn eq(&self, other: &Handle<T>) -> bool {
+        self.item == Some(Some(*other))
+    }
+}
+
+impl<T> RawCollection for HasOne<T> {
+    fn is_loaded(&self) -> bool {
+        self.item.is_some()
+    }
+    fn slots(&self) -> Option<Vec<u32>> {
+        self.item
+            .map(|item| item.map(|h| h.slot).into_iter().collect())
+    }
+    fn contains_slot(&self, slot: u32) -> bool {
+        self.get().is_some_and(|h| h.slot == slot)
+    }
+    fn push_slot(&mut self, session: u32, slot: u32) {
+        if self.item.is_some() {
+            self.item = Some(Some(Handle::new(session, slot)));
+        }
+    }
+    fn remove_slots(&mut self, slots: &rustc_hash::FxHashSet<u32>) {
+        if self.get().is_some_and(|h| slots.contains(&h.slot)) {
+            self.item = Some(None);
+        }
+    }
+    fn set_slots(&mut self, session: u32, slots: &[u32]) {
+        self.item = Some(slots.last().map(|&s| Handle::new(session, s)));
+    }
+    fn unload(&mut self) {
+        self.item = None;
+    }
+}
+
 /// A `#[belongs_to]` field: `Id<Parent>` (required) or `Option<Id<Parent>>` (nullable).
 #[diagnostic::on_unimplemented(
     message = "`#[belongs_to]` needs a field of type `Id<Parent>` or `Option<Id<Parent>>`, found `{Self}`",

@@ -61,11 +61,11 @@ pub mod value;
 pub use backend::PostgresConnection;
 pub use backend::{Connection, LoggedStatement, SqliteConnection};
 pub use error::{DbErrorKind, Error, Result, Violated};
-pub use id::{Handle, HasMany, Id};
+pub use id::{Handle, HasMany, HasOne, Id};
 pub use model::{
     Cascade, ColumnMeta, KeyKind, Model, ModelMeta, ModelSet, OnDelete, RelationKind, RelationMeta,
 };
-pub use session::{BelongsTo, HasManyRel, Relationship, Session};
+pub use session::{BelongsTo, HasManyRel, HasOneRel, Relationship, Session};
 pub use value::{ColumnType, ConversionError, IntoValue, SqlType, Value, ValueRef};
 
 /// Derives [`Model`](trait@Model) for a struct with named fields.
@@ -90,20 +90,20 @@ pub use orm_derive::Model;
 
 /// What a model file needs: `use orm_core::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Handle, HasMany, Id, Model, Result, Session};
+    pub use crate::{Handle, HasMany, HasOne, Id, Model, Result, Session};
 }
 
 /// What the derive's generated code names. Not public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::error::{Error, Result};
-    pub use crate::id::{ForeignKey, Handle, HasMany, Id, RawCollection, RawId};
+    pub use crate::id::{ForeignKey, Handle, HasMany, HasOne, Id, RawCollection, RawId};
     pub use crate::model::{
         Cascade, ColumnMeta, KeyKind, KeyType, Model, ModelMeta, OnDelete, RelationKind,
         RelationMeta, RowReader,
     };
     pub use crate::session::store::new_store;
-    pub use crate::session::{BelongsTo, HasManyRel};
+    pub use crate::session::{BelongsTo, HasManyRel, HasOneRel};
     pub use crate::value::{ColumnType, SqlType, ValueRef};
     pub use ::core::any::TypeId;
     pub use ::core::convert::Into;
@@ -158,8 +158,7 @@ pub mod __private {
         while i < this.relations.len() && i < targets.len() {
             let r = &this.relations[i];
             if str_eq(r.field, field) {
-                return matches!(r.kind, RelationKind::HasMany) == has_many
-                    && str_eq(targets[i], target);
+                return r.kind.holds_children() == has_many && str_eq(targets[i], target);
             }
             i += 1;
         }
@@ -188,7 +187,7 @@ pub mod __private {
         while i < other.relations.len() {
             let r = &other.relations[i];
             if str_eq(r.field, name) {
-                if matches!(r.kind, RelationKind::HasMany) != has_many {
+                if r.kind.holds_children() != has_many {
                     return Inverse::WrongKind;
                 }
                 if let Option::Some(back) = r.back_populates {

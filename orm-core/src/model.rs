@@ -45,6 +45,16 @@ pub enum RelationKind {
     },
     /// The inverse side of a `belongs_to` on the target model (`#[has_many]`).
     HasMany,
+    /// The inverse side of a `belongs_to` on the target model that names at most one child
+    /// (`#[has_one]`; the foreign key is `UNIQUE`).
+    HasOne,
+}
+
+impl RelationKind {
+    /// Whether this is the parent's side (`has_many` or `has_one`), which has no column.
+    pub const fn holds_children(self) -> bool {
+        matches!(self, RelationKind::HasMany | RelationKind::HasOne)
+    }
 }
 
 /// One relationship field of a model.
@@ -162,7 +172,7 @@ impl ModelMeta {
             None => target.relations.iter().position(|o| {
                 o.back_populates == Some(r.field)
                     && (o.target)().same(self)
-                    && (o.kind == RelationKind::HasMany) != (r.kind == RelationKind::HasMany)
+                    && o.kind.holds_children() != r.kind.holds_children()
             }),
         }
     }

@@ -15,7 +15,7 @@ pub fn creation_order(set: &[&'static ModelMeta]) -> Result<Vec<&'static ModelMe
     }
     for m in &unique {
         for r in m.relations {
-            if r.kind == RelationKind::HasMany {
+            if r.kind.holds_children() {
                 continue;
             }
             let target = (r.target)();

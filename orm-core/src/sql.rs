@@ -434,7 +434,7 @@ pub fn create_table(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -
         if !c.nullable {
             out.push_str(" NOT NULL");
         }
-        if c.unique && i != meta.key {
+        if is_unique(meta, i) && i != meta.key {
             out.push_str(" UNIQUE");
         }
     }
@@ -449,6 +449,18 @@ pub fn create_table(d: &dyn Dialect, meta: &ModelMeta, created: &[&ModelMeta]) -
     out
 }
 
+/// Whether column `c` of `meta` is `UNIQUE`: declared so, or the foreign key of a
+/// `belongs_to` whose other side is a `has_one` (one child per parent).
+pub fn is_unique(meta: &ModelMeta, c: usize) -> bool {
+    let col = &meta.columns[c];
+    col.unique
+        || col.relation.is_some_and(|r| {
+            meta.inverse(r).is_some_and(|i| {
+                (meta.relations[r].target)().relations[i].kind == RelationKind::HasOne
+            })
+        })
+}
+
 /// A `belongs_to` reference of a model: column name, model referenced, `ON DELETE`.
 type Reference = (&'static str, &'static ModelMeta, OnDelete);
 
@@ -458,7 +470,7 @@ fn references(meta: &ModelMeta) -> impl Iterator<Item = Reference> + '_ {
         RelationKind::BelongsTo { column, .. } => {
             Some((meta.columns[column].name, (r.target)(), r.on_delete))
         }
-        RelationKind::HasMany => None,
+        RelationKind::HasMany | RelationKind::HasOne => None,
     })
 }
 
@@ -571,7 +583,7 @@ pub fn create_indexes(d: &dyn Dialect, meta: &ModelMeta) -> Vec<String> {
     meta.columns
         .iter()
         .enumerate()
-        .filter(|(i, c)| *i != meta.key && !c.unique && (c.index || c.relation.is_some()))
+        .filter(|&(i, c)| i != meta.key && !is_unique(meta, i) && (c.index || c.relation.is_some()))
         .map(|(_, c)| {
             let mut out = String::from("CREATE INDEX IF NOT EXISTS ");
             d.quote(&index_name(meta.table, c.name), &mut out);

@@ -67,6 +67,8 @@ pub enum Kind<'a> {
         /// `cascade_delete` (or `delete_orphans`, which implies it), `delete_orphans`,
         /// `passive_deletes`.
         cascade: [bool; 3],
+        /// `#[has_one]` on a `HasOne<Child>`: at most one child.
+        one: bool,
     },
 }
 
@@ -210,11 +212,12 @@ impl<'a> Field<'a> {
             attrs.key.is_some(),
             attrs.belongs_to.is_some(),
             attrs.has_many.is_some(),
+            attrs.has_one.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() > 1 {
             cx.error_spanned_by(
                 ident,
-                "a field can be only one of `#[key]`, `#[belongs_to]` and `#[has_many]`",
+                "a field can be only one of `#[key]`, `#[belongs_to]`, `#[has_many]` and `#[has_one]`",
             );
             return None;
         }
@@ -268,17 +271,27 @@ impl<'a> Field<'a> {
                     return None;
                 }
             }
-        } else if let Some(rel) = &attrs.has_many {
+        } else if let Some((rel, one)) = attrs
+            .has_many
+            .as_ref()
+            .map(|r| (r, false))
+            .or(attrs.has_one.as_ref().map(|r| (r, true)))
+        {
+            let (attr_name, type_name) = if one {
+                ("has_one", "HasOne")
+            } else {
+                ("has_many", "HasMany")
+            };
             if attrs.column.is_some() {
                 cx.error_spanned_by(
                     attrs.column,
-                    "a `#[has_many]` field has no column; `#[column]` goes on the child's `#[belongs_to]` field",
+                    format!("a `#[{attr_name}]` field has no column; `#[column]` goes on the child's `#[belongs_to]` field"),
                 );
             }
-            let Some(child) = generic_arg(ty, "HasMany") else {
+            let Some(child) = generic_arg(ty, type_name) else {
                 let suggestion = match first_generic_arg(ty) {
                     Some(child) => format!(
-                        "; change the type to `HasMany<{}>`",
+                        "; change the type to `{type_name}<{}>`",
                         quote::ToTokens::to_token_stream(child)
                             .to_string()
                             .replace(' ', "")
@@ -287,14 +300,16 @@ impl<'a> Field<'a> {
                 };
                 cx.error_spanned_by(
                     ty,
-                    format!("`#[has_many]` goes on a field of type `HasMany<Child>`{suggestion}"),
+                    format!(
+                        "`#[{attr_name}]` goes on a field of type `{type_name}<Child>`{suggestion}"
+                    ),
                 );
                 return None;
             };
             if rel.back_populates.is_none() && !rel.refused {
                 cx.error_spanned_by(
                     rel.original,
-                    "`#[has_many]` needs `back_populates = \"field\"` naming the child's `#[belongs_to]` field",
+                    format!("`#[{attr_name}]` needs `back_populates = \"field\"` naming the child's `#[belongs_to]` field"),
                 );
             }
             Kind::HasMany {
@@ -305,6 +320,7 @@ impl<'a> Field<'a> {
                     rel.delete_orphans,
                     rel.passive_deletes,
                 ],
+                one,
             }
         } else if generic_arg(ty, "Id").is_some()
             || generic_arg(ty, "Option")
@@ -320,6 +336,12 @@ impl<'a> Field<'a> {
             cx.error_spanned_by(
                 ty,
                 "a `HasMany` field needs `#[has_many(back_populates = \"field\")]`",
+            );
+            return None;
+        } else if generic_arg(ty, "HasOne").is_some() {
+            cx.error_spanned_by(
+                ty,
+                "a `HasOne` field needs `#[has_one(back_populates = \"field\")]`",
             );
             return None;
         } else {

@@ -78,6 +78,8 @@ pub struct FieldAttrs<'a> {
     pub belongs_to: Option<RelAttr<'a>>,
     /// `#[has_many(..)]`.
     pub has_many: Option<RelAttr<'a>>,
+    /// `#[has_one(..)]`.
+    pub has_one: Option<RelAttr<'a>>,
 }
 
 /// Parses the struct's attributes.
@@ -103,7 +105,7 @@ pub fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
             if let Err(e) = r {
                 cx.syn_error(e);
             }
-        } else if let Some(name) = ["key", "column", "belongs_to", "has_many"]
+        } else if let Some(name) = ["key", "column", "belongs_to", "has_many", "has_one"]
             .into_iter()
             .find(|n| attr.path().is_ident(n))
         {
@@ -126,7 +128,8 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
         passive_deletes: false,
         on_delete: None,
     };
-    let has_many = name == "has_many";
+    // `has_many` and `has_one` take the same keys.
+    let has_many = name != "belongs_to";
     let expected = if has_many {
         "`back_populates = \"field\"`, `cascade_delete`, `delete_orphans` or `passive_deletes`"
     } else {
@@ -240,6 +243,11 @@ pub fn field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> FieldAttrs<'a> 
                 cx.error_spanned_by(attr, "duplicate `#[has_many]` on this field");
             }
             out.has_many = Some(rel_attr(cx, attr, "has_many"));
+        } else if path.is_ident("has_one") {
+            if out.has_one.is_some() {
+                cx.error_spanned_by(attr, "duplicate `#[has_one]` on this field");
+            }
+            out.has_one = Some(rel_attr(cx, attr, "has_one"));
         } else if path.is_ident("model") {
             cx.error_spanned_by(attr, "`#[model(...)]` goes on the struct, not on a field");
         }

@@ -6,7 +6,7 @@ use super::deletes::Deletes;
 use super::keys::pending_key;
 use super::{Row, Targets};
 use crate::id::RawId;
-use crate::model::{KeyKind, RelationKind};
+use crate::model::KeyKind;
 use crate::session::relation::sync::Move;
 use crate::session::store::State;
 use crate::session::Session;
@@ -78,7 +78,7 @@ fn let_go(db: &mut Session, deletes: &Deletes, moves: &mut Vec<Move>) -> (Vec<Mo
         for &slot in deletes.rows(si) {
             for r in 0..db.links[si].len() {
                 if db.links[si][r].inverse.is_some()
-                    && store.meta().relations[r].kind != RelationKind::HasMany
+                    && !store.meta().relations[r].kind.holds_children()
                 {
                     leaving.push((si, slot, r, store.linked_fk(slot, r), RawId::Unset));
                 }

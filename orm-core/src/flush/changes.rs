@@ -184,7 +184,7 @@ pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
             slot,
             row.iter().filter_map(|&(_, _, r)| match rels[r].kind {
                 RelationKind::BelongsTo { column, .. } => Some(column),
-                RelationKind::HasMany => None,
+                RelationKind::HasMany | RelationKind::HasOne => None,
             }),
         );
     }

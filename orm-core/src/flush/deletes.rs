@@ -172,7 +172,7 @@ fn cascade(
             let Some(inv) = db.links[pi][rel].inverse else {
                 continue;
             };
-            if r.kind != RelationKind::HasMany {
+            if !r.kind.holds_children() {
                 continue;
             }
             let ci = db.store_index_or_create((r.target)());

@@ -7,7 +7,7 @@ use super::{execute, Row, Targets};
 use crate::backend::Conn;
 use crate::error::{Error, Result};
 use crate::id::RawId;
-use crate::model::{KeyKind, RelationKind};
+use crate::model::KeyKind;
 use crate::session::store::{AnyStore, State};
 use crate::session::Session;
 use crate::sql::KeyAllocation;
@@ -226,7 +226,7 @@ fn read_max(db: &Session, si: usize) -> Option<i64> {
         let m = s.meta();
         (0..m.relations.len())
             .filter(move |&r| {
-                m.relations[r].kind != RelationKind::HasMany && (m.relations[r].target)().same(meta)
+                !m.relations[r].kind.holds_children() && (m.relations[r].target)().same(meta)
             })
             .map(move |r| s.fk_loaded_max(r))
     });

@@ -90,7 +90,7 @@ pub(super) fn sort_deletes(
     let sets: Vec<HashSet<u32>> = rows.iter().map(|r| r.iter().copied().collect()).collect();
     let models = model_order(stores, targets, rows);
     let (mut order, deferred) = sort_rows(stores, &models, rows, |si, slot, rel| {
-        if stores[si].meta().relations[rel].kind == RelationKind::HasMany {
+        if stores[si].meta().relations[rel].kind.holds_children() {
             return None;
         }
         let ti = targets[si][rel]?;

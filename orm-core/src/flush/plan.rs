@@ -59,11 +59,13 @@ pub(crate) struct Plan<'a> {
     pub(crate) columns: Vec<usize>,
 }
 
-/// The plan of a flush: UPDATEs first (so that a UNIQUE value an update gives up can be taken
-/// by a new row), then the INSERTs in `order`, then the foreign keys set once every row exists
-/// (those left NULL to break a cycle, and changed keys that point at a row this flush inserts),
-/// then the DELETEs, children first (`deletes`: their order and the keys set to `NULL` first to
-/// break a cycle among them).
+/// The plan of a flush: UPDATEs first, then the DELETEs, children first (`deletes`: their
+/// order and the keys set to `NULL` first to break a cycle among them), then the INSERTs in
+/// `order`, then the foreign keys set once every row exists (those left NULL to break a cycle,
+/// and changed keys that point at a row this flush inserts). So a new row can take a UNIQUE
+/// value that an updated or deleted row gives up (a has-one parent's new child, say). Where a
+/// changed key points at a new row, the DELETEs go last instead: the row it leaves may be one
+/// of them.
 pub(super) fn build<'a>(
     r: &mut Resolver<'a>,
     d: &dyn Dialect,
@@ -74,10 +76,16 @@ pub(super) fn build<'a>(
     let mut plan = Plan::default();
     let (early, mut late) = split_updates(r, updates);
     plan.updates(r, early.as_ref().unwrap_or(updates));
+    let deletes_first = late.is_empty();
+    if deletes_first {
+        plan.deletes(r, deletes.0, &deletes.1);
+    }
     plan.inserts(r, d, order, &deferred);
     late.extend(deferred);
     plan.late_keys(r, late);
-    plan.deletes(r, deletes.0, &deletes.1);
+    if !deletes_first {
+        plan.deletes(r, deletes.0, &deletes.1);
+    }
     plan
 }
 
@@ -266,7 +274,7 @@ impl<'a> Plan<'a> {
             .filter_map(
                 |&(si, slot, rel)| match r.stores[si].meta().relations[rel].kind {
                     RelationKind::BelongsTo { column, .. } => Some((si, column, slot)),
-                    RelationKind::HasMany => None,
+                    RelationKind::HasMany | RelationKind::HasOne => None,
                 },
             )
             .collect();

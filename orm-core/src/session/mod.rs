@@ -14,7 +14,7 @@ use std::any::TypeId;
 use std::sync::atomic::{AtomicU32, Ordering};
 use store::{AnyStore, KeyValue, State, Store};
 
-pub use relation::{BelongsTo, HasManyRel, Relationship};
+pub use relation::{BelongsTo, HasManyRel, HasOneRel, Relationship};
 
 static NEXT_SESSION: AtomicU32 = AtomicU32::new(1);
 

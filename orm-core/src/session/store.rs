@@ -274,7 +274,7 @@ impl<T: Model> Store<T> {
         };
         let fk = |r: usize| match meta.relations[r].kind {
             RelationKind::BelongsTo { .. } => obj.foreign_key(r),
-            RelationKind::HasMany => RawId::Unset,
+            RelationKind::HasMany | RelationKind::HasOne => RawId::Unset,
         };
         let pending = (0..meta.relations.len())
             .any(|r| matches!(fk(r), RawId::Pending { .. }))
@@ -610,7 +610,7 @@ impl<T: Model> AnyStore for Store<T> {
             s.collections_journaled = true;
             let saved = (0..T::META.relations.len())
                 .map(|r| match T::META.relations[r].kind {
-                    RelationKind::HasMany => obj.collection(r).slots(),
+                    RelationKind::HasMany | RelationKind::HasOne => obj.collection(r).slots(),
                     RelationKind::BelongsTo { .. } => None,
                 })
                 .collect();
@@ -874,9 +874,9 @@ impl<T: Model> Store<T> {
     }
 }
 
-/// The has-many relations of `T`.
+/// The has-many and has-one relations of `T`.
 fn has_many<T: Model>() -> impl Iterator<Item = usize> {
-    (0..T::META.relations.len()).filter(|&r| T::META.relations[r].kind == RelationKind::HasMany)
+    (0..T::META.relations.len()).filter(|&r| T::META.relations[r].kind.holds_children())
 }
 
 /// Creates the store of model `T` (the derive puts this in the model's metadata).

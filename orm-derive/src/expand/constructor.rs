@@ -24,7 +24,8 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         let ty = f.ty;
         match &f.kind {
             Kind::Key { generated: true } => inits.push(quote!(#name: #p::Id::unset())),
-            Kind::HasMany { .. } => inits.push(quote!(#name: #p::HasMany::new())),
+            Kind::HasMany { one: false, .. } => inits.push(quote!(#name: #p::HasMany::new())),
+            Kind::HasMany { one: true, .. } => inits.push(quote!(#name: #p::HasOne::new())),
             Kind::BelongsTo { .. } => {
                 params.push(quote!(#name: impl #p::Into<#ty>));
                 inits.push(quote!(#name: #p::Into::into(#name)));

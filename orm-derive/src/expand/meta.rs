@@ -90,7 +90,13 @@ pub fn expand(model: &Model<'_>) -> Meta {
                 child: child_ty,
                 back_populates,
                 cascade: [delete, orphans, passive],
+                one,
             } => {
+                let kind = if *one {
+                    quote!(#p::RelationKind::HasOne)
+                } else {
+                    quote!(#p::RelationKind::HasMany)
+                };
                 let child = concrete(child_ty, ident);
                 let target = quote_spanned! {child_ty.span()=>
                     <#child as #p::AnyModel>::META
@@ -100,7 +106,7 @@ pub fn expand(model: &Model<'_>) -> Meta {
                     None => quote!(#p::Option::None),
                 };
                 relations.push(quote! {
-                    #p::RelationMeta { field: #field, kind: #p::RelationKind::HasMany,
+                    #p::RelationMeta { field: #field, kind: #kind,
                         target: { fn target() -> &'static #p::ModelMeta { #target } target },
                         back_populates: #back,
                         cascade: #p::Cascade { delete: #delete, orphans: #orphans, passive: #passive },

@@ -67,9 +67,13 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
                 fks.push(quote!(#r => #fk.raw(&self.#name),));
                 set_fks.push(quote!(#r => #fk.set_raw(&mut self.#name, id),));
             }
-            Kind::HasMany { .. } => {
+            Kind::HasMany { one, .. } => {
                 let r = meta.relation[i];
-                inits.push(quote!(#name: #p::HasMany::unloaded()));
+                inits.push(if *one {
+                    quote!(#name: #p::HasOne::unloaded())
+                } else {
+                    quote!(#name: #p::HasMany::unloaded())
+                });
                 collections.push(quote!(#r => &self.#name,));
                 collections_mut.push(quote!(#r => &mut self.#name,));
             }

@@ -182,16 +182,27 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             Kind::HasMany {
                 child: child_ty,
                 back_populates,
+                one,
                 ..
             } => {
                 let child = concrete(child_ty, ident);
-                let doc = format!(
-                    "The `{name}` relationship of `{ident}` (its children): use it with `Session::load`, `Session::set`, `Session::append` and `Session::remove`."
-                );
-                consts.push(quote! {
-                    #[doc = #doc]
-                    #vis const #name: #p::HasManyRel<#ident, #child> = #p::HasManyRel::new(#rel);
-                });
+                if *one {
+                    let doc = format!(
+                        "The `{name}` relationship of `{ident}` (its one child): use it with `Session::load` and `Session::set`."
+                    );
+                    consts.push(quote! {
+                        #[doc = #doc]
+                        #vis const #name: #p::HasOneRel<#ident, #child> = #p::HasOneRel::new(#rel);
+                    });
+                } else {
+                    let doc = format!(
+                        "The `{name}` relationship of `{ident}` (its children): use it with `Session::load`, `Session::set`, `Session::append` and `Session::remove`."
+                    );
+                    consts.push(quote! {
+                        #[doc = #doc]
+                        #vis const #name: #p::HasManyRel<#ident, #child> = #p::HasManyRel::new(#rel);
+                    });
+                }
                 impls.push(quote! {
                     impl<E> #p::RelationAt<#rel, E> for #ident {
                         type Other = #child;

@@ -51,7 +51,7 @@ impl Session {
     /// Reads a parent's children: rows from the database (kept as they are in the session if
     /// already loaded) and objects in the session that now point at the parent. Costs what it
     /// returns: the session's new and changed children are found through an index.
-    fn load_children<P: Model, C: Model>(
+    pub(super) fn load_children<P: Model, C: Model>(
         &mut self,
         parent: Handle<P>,
         rel: usize,

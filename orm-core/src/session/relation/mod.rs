@@ -1,9 +1,10 @@
 //! Relationships: the descriptors users name (`Product::user`, `User::products`), what each
-//! kind does when it is loaded or set ([`belongs_to`], [`has_many`]), the other side of each
+//! kind does when it is loaded or set ([`belongs_to`], [`has_many`], [`has_one`]), the other side of each
 //! relation resolved once per store ([`Link`]), and keeping both sides in step ([`sync`]).
 
 mod belongs_to;
 mod has_many;
+mod has_one;
 pub(crate) mod sync;
 
 use super::Session;
@@ -60,8 +61,15 @@ macro_rules! descriptor_impls {
         }
     };
 }
+/// The `#[has_one]` field of `P` holding its `C`, e.g. `User::profile`.
+pub struct HasOneRel<P, C> {
+    rel: usize,
+    _m: PhantomData<fn() -> (P, C)>,
+}
+
 descriptor_impls!(BelongsTo);
 descriptor_impls!(HasManyRel);
+descriptor_impls!(HasOneRel);
 
 /// A parent to set on a child: a handle, an id (pending or stored), or `None`.
 pub struct Parent<P>(RawId, PhantomData<fn() -> P>);

@@ -9,6 +9,7 @@
 //! edited directly.
 
 use crate::id::RawId;
+use crate::model::RelationKind;
 use crate::session::store::State;
 use crate::session::Session;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -49,7 +50,7 @@ impl Session {
     pub(crate) fn move_children(&mut self, moves: &[Move], check: bool) {
         type Key = (usize, u32, usize);
         let mut removals: HashMap<Key, HashSet<u32>> = HashMap::default();
-        let mut additions: HashMap<Key, Vec<u32>> = HashMap::default();
+        let mut additions: HashMap<Key, (usize, usize, Vec<u32>)> = HashMap::default();
         for &(si, slot, r, linked, now) in moves {
             self.stores[si].set_linked(slot, r, now);
             if let Some(index) = self.pending_children.get_mut(&(si, r)) {
@@ -72,7 +73,11 @@ impl Session {
                 removals.entry((pi, ps, inv)).or_default().insert(slot);
             }
             if let Some((pi, ps)) = new {
-                additions.entry((pi, ps, inv)).or_default().push(slot);
+                additions
+                    .entry((pi, ps, inv))
+                    .or_insert_with(|| (si, r, Vec::new()))
+                    .2
+                    .push(slot);
             }
         }
         let session = self.id;
@@ -81,10 +86,24 @@ impl Session {
                 c.remove_slots(&slots);
             }
         }
-        for ((pi, ps, inv), slots) in additions {
+        let mut let_go = Vec::new();
+        for ((pi, ps, inv), (si, r, slots)) in additions {
+            let one = self.stores[pi].meta().relations[inv].kind == RelationKind::HasOne;
             let Some(c) = self.stores[pi].collection_mut(ps, inv) else {
                 continue;
             };
+            if one {
+                // A has-one parent given another child lets go of the one it had.
+                let kept = slots.last().copied();
+                let_go.extend(
+                    c.slots()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .chain(slots.iter().copied())
+                        .filter(|&old| Some(old) != kept)
+                        .map(|old| (si, old, r, (pi, ps))),
+                );
+            }
             if !check {
                 for slot in slots {
                     c.push_slot(session, slot);
@@ -96,6 +115,27 @@ impl Session {
                 if !existing.contains(&slot) {
                     c.push_slot(session, slot);
                 }
+            }
+        }
+        self.let_go(&let_go);
+    }
+
+    /// Children (store, slot, relation, parent) a has-one parent let go of: their key becomes
+    /// unset, if it still names that parent.
+    fn let_go(&mut self, children: &[(usize, u32, usize, (usize, u32))]) {
+        let mut moves = Vec::new();
+        for &(si, slot, r, parent) in children {
+            let target = (self.stores[si].meta().relations[r].target)();
+            let key = self.stores[si].foreign_key(slot, r);
+            if self.parent_slot(target, key) == Some(parent) {
+                self.stores[si].set_foreign_key(slot, r, RawId::Unset);
+                moves.push((si, slot, r, RawId::Unset, RawId::Unset));
+            }
+        }
+        for &(si, slot, r, _, _) in &moves {
+            self.stores[si].set_linked(slot, r, RawId::Unset);
+            if let Some(index) = self.pending_children.get_mut(&(si, r)) {
+                index.file(slot, RawId::Unset);
             }
         }
     }
@@ -133,7 +173,7 @@ impl Session {
         for &(pi, ps) in parents {
             let meta = self.stores[pi].meta();
             for (rel, r) in meta.relations.iter().enumerate() {
-                if r.kind != crate::model::RelationKind::HasMany {
+                if !r.kind.holds_children() {
                     continue;
                 }
                 let link = self.links[pi][rel];
@@ -182,9 +222,7 @@ impl Session {
         let meta = store.meta();
         let mut out = Vec::new();
         for (r, rel) in meta.relations.iter().enumerate() {
-            if rel.kind == crate::model::RelationKind::HasMany
-                || self.links[si][r].inverse.is_none()
-            {
+            if rel.kind.holds_children() || self.links[si][r].inverse.is_none() {
                 continue;
             }
             for &slot in slots {
@@ -257,9 +295,17 @@ impl Session {
         match self.parent_slot((meta.relations[rel].target)(), fk) {
             Some((pi, ps)) => {
                 let session = self.id;
+                let one = self.stores[pi].meta().relations[inv].kind == RelationKind::HasOne;
+                let mut old = Vec::new();
                 if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
+                    if one {
+                        old = c.slots().unwrap_or_default();
+                    }
                     c.push_slot(session, slot);
                 }
+                // A has-one parent given a new child lets go of the one it had.
+                let old: Vec<_> = old.into_iter().map(|o| (si, o, rel, (pi, ps))).collect();
+                self.let_go(&old);
             }
             None if fk != RawId::Unset => self.unlinked.push((si, slot, rel)),
             None => {}
