@@ -74,6 +74,11 @@ pub struct RelationMeta {
     /// The `ON DELETE` clause of the foreign key (`#[belongs_to(on_delete = "..")]`;
     /// belongs-to only).
     pub on_delete: OnDelete,
+    /// `#[belongs_to(post_update)]`: a new row is inserted with this key `NULL`, set by an
+    /// UPDATE once every row exists, and a deleted row's key is set to `NULL` before the
+    /// deletes (for a key that is not in a cycle the flush sees: rows that reference each
+    /// other through triggers or a later constraint).
+    pub post_update: bool,
 }
 
 /// What the session does with a parent's children (`#[has_many(...)]` flags).

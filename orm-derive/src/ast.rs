@@ -57,6 +57,8 @@ pub enum Kind<'a> {
         back_populates: Option<LitStr>,
         /// The foreign key's `ON DELETE` clause.
         on_delete: crate::attr::OnDelete,
+        /// `post_update`.
+        post_update: bool,
     },
     /// `#[has_many]`: the children of type `child`.
     HasMany {
@@ -257,11 +259,18 @@ impl<'a> Field<'a> {
                 Some((_, clause)) => *clause,
                 None => crate::attr::OnDelete::NoAction,
             };
+            if let (Some(span), false) = (rel.post_update, nullable) {
+                cx.syn_error(syn::Error::new(
+                    span,
+                    "`post_update` needs a nullable key (the row is inserted with it `NULL`); make the field `Option<Id<Parent>>`",
+                ));
+            }
             match parent {
                 Some(parent) => Kind::BelongsTo {
                     parent,
                     back_populates: rel.back_populates.clone(),
                     on_delete,
+                    post_update: rel.post_update.is_some() && nullable,
                 },
                 None => {
                     cx.error_spanned_by(

@@ -5,6 +5,7 @@
 //! duplicates, syntax) are checked here; rules across fields are in `check`.
 
 use crate::ctxt::Ctxt;
+use syn::spanned::Spanned;
 use syn::{Attribute, LitStr, Meta};
 
 /// Attributes of the struct.
@@ -30,6 +31,8 @@ pub struct RelAttr<'a> {
     pub passive_deletes: bool,
     /// `belongs_to`: `on_delete = ".."`, with the clause it names.
     pub on_delete: Option<(LitStr, OnDelete)>,
+    /// `belongs_to`: `post_update`, where it was written.
+    pub post_update: Option<proc_macro2::Span>,
 }
 
 /// The `ON DELETE` clause a `#[belongs_to(on_delete = "..")]` names.
@@ -127,13 +130,14 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
         delete_orphans: false,
         passive_deletes: false,
         on_delete: None,
+        post_update: None,
     };
     // `has_many` and `has_one` take the same keys.
     let has_many = name != "belongs_to";
     let expected = if has_many {
         "`back_populates = \"field\"`, `cascade_delete`, `delete_orphans` or `passive_deletes`"
     } else {
-        "`back_populates = \"field\"` or `on_delete = \"cascade\" | \"set null\" | \"restrict\"`"
+        "`back_populates = \"field\"`, `on_delete = \"cascade\" | \"set null\" | \"restrict\"` or `post_update`"
     };
     if let Meta::Path(_) = attr.meta {
         return out;
@@ -159,6 +163,11 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
             flag(&meta, &mut out.delete_orphans, "delete_orphans")
         } else if has_many && meta.path.is_ident("passive_deletes") {
             flag(&meta, &mut out.passive_deletes, "passive_deletes")
+        } else if !has_many && meta.path.is_ident("post_update") {
+            let mut set = out.post_update.is_some();
+            flag(&meta, &mut set, "post_update")?;
+            out.post_update = Some(meta.path.span());
+            Ok(())
         } else if !has_many && meta.path.is_ident("on_delete") {
             let lit: LitStr = meta.value()?.parse()?;
             if out.on_delete.is_some() {

@@ -118,6 +118,25 @@ pub struct Entry {
     pub person: Id<Person>,
 }
 
+/// A gadget a widget may point at.
+#[derive(Model, Debug)]
+pub struct Gadget {
+    #[key]
+    pub id: Id<Gadget>,
+    pub name: String,
+}
+
+/// A widget whose favourite gadget is written by an UPDATE after the inserts, and cleared by
+/// one before the deletes.
+#[derive(Model, Debug)]
+pub struct Widget {
+    #[key]
+    pub id: Id<Widget>,
+    pub name: String,
+    #[belongs_to(post_update)]
+    pub favourite: Option<Id<Gadget>>,
+}
+
 type Blog = (
     Author,
     Post,
@@ -129,6 +148,8 @@ type Blog = (
     Folder,
     Person,
     Entry,
+    Gadget,
+    Widget,
 );
 
 fn blog(t: &TestDb) -> Session {
@@ -458,6 +479,36 @@ backend_tests! {
         assert!(pos("DELETE FROM \"entry\"") < pos("DELETE FROM \"person\""));
         assert!(pos("UPDATE \"folder\"") < pos("DELETE FROM \"folder\""));
         assert_eq!(count(t, "person") + count(t, "entry") + count(t, "folder"), 0);
+        Ok(())
+    }
+
+    fn post_update_inserts_the_key_null_and_sets_it_after_and_clears_it_before_deletes(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = blog(t);
+        let g = db.add(Gadget::new("g"));
+        let w = db.add(Widget::new("w", g));
+        db.take_statements();
+        db.commit()?;
+        let statements: Vec<(String, Vec<orm_core::Value>)> = db
+            .take_statements()
+            .into_iter()
+            .filter(|s| s.sql.starts_with("INSERT") || s.sql.starts_with("UPDATE"))
+            .map(|s| (s.sql, s.params))
+            .collect();
+        assert_eq!(statements.len(), 3, "{statements:#?}");
+        assert!(statements[0].0.contains("\"gadget\""));
+        assert!(statements[1].0.contains("\"widget\""));
+        assert_eq!(statements[1].1[2], orm_core::Value::Null);
+        assert_eq!(
+            statements[2].0,
+            t.sql("UPDATE \"widget\" SET \"favourite_id\" = ?1 WHERE \"id\" = ?2")
+        );
+        assert_eq!(t.rows("SELECT name, favourite_id FROM widget"), table(&[&["w", "1"]]));
+        db.delete(w)?;
+        db.delete(g)?;
+        db.commit()?;
+        let w = writes(&mut db);
+        assert!(w[0].starts_with("UPDATE \"widget\""), "{w:#?}");
+        assert_eq!(count(t, "widget") + count(t, "gadget"), 0);
         Ok(())
     }
 

@@ -73,9 +73,25 @@ fn model_order(stores: &[Box<dyn AnyStore>], targets: &Targets, rows: &[Vec<u32>
 pub(super) fn sort(r: &mut Resolver<'_>) -> Result<(Vec<Row>, Deferred)> {
     let (stores, inserts) = (r.stores, r.inserts);
     let models = model_order(stores, r.targets, inserts);
-    sort_rows(stores, &models, inserts, |si, slot, rel| {
+    let post_update = |si: usize, rel: usize| stores[si].meta().relations[rel].post_update;
+    let (order, mut deferred) = sort_rows(stores, &models, inserts, |si, slot, rel| {
+        if post_update(si, rel) {
+            return None;
+        }
         r.parent_row(si, slot, rel)
-    })
+    })?;
+    // `post_update` keys go in as NULL and are set once every row exists.
+    let any = stores
+        .iter()
+        .any(|s| s.meta().relations.iter().any(|r| r.post_update));
+    for &(si, slot) in order.iter().filter(|_| any) {
+        for rel in 0..stores[si].meta().relations.len() {
+            if post_update(si, rel) && r.fk(si, slot, rel) != RawId::Unset {
+                deferred.insert((si, slot, rel));
+            }
+        }
+    }
+    Ok((order, deferred))
 }
 
 /// Orders the stored rows a flush deletes so that every child comes before its parent (by
@@ -89,7 +105,7 @@ pub(super) fn sort_deletes(
 ) -> Result<(Vec<Row>, Deferred)> {
     let sets: Vec<HashSet<u32>> = rows.iter().map(|r| r.iter().copied().collect()).collect();
     let models = model_order(stores, targets, rows);
-    let (mut order, deferred) = sort_rows(stores, &models, rows, |si, slot, rel| {
+    let deleted_parent = |si: usize, slot: u32, rel: usize| {
         if stores[si].meta().relations[rel].kind.holds_children() {
             return None;
         }
@@ -99,7 +115,22 @@ pub(super) fn sort_deletes(
         };
         let ps = stores[ti].lookup(&KeyValue::Int(k))?;
         sets[ti].contains(&ps).then_some((ti, ps))
+    };
+    let post_update = |si: usize, rel: usize| stores[si].meta().relations[rel].post_update;
+    let (mut order, mut deferred) = sort_rows(stores, &models, rows, |si, slot, rel| {
+        if post_update(si, rel) {
+            return None;
+        }
+        deleted_parent(si, slot, rel)
     })?;
+    // `post_update` keys that name a deleted row are set to NULL before the deletes.
+    for &(si, slot) in &order {
+        for rel in 0..stores[si].meta().relations.len() {
+            if post_update(si, rel) && deleted_parent(si, slot, rel).is_some() {
+                deferred.insert((si, slot, rel));
+            }
+        }
+    }
     order.reverse();
     Ok((order, deferred))
 }

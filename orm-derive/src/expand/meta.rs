@@ -58,6 +58,7 @@ pub fn expand(model: &Model<'_>) -> Meta {
                 parent: parent_ty,
                 back_populates,
                 on_delete,
+                post_update,
             } => {
                 let on_delete =
                     syn::Ident::new(on_delete.variant(), proc_macro2::Span::call_site());
@@ -78,7 +79,7 @@ pub fn expand(model: &Model<'_>) -> Meta {
                         target: { fn target() -> &'static #p::ModelMeta { #target } target },
                         back_populates: #back,
                         cascade: #p::Cascade { delete: false, orphans: false, passive: false },
-                        on_delete: #p::OnDelete::#on_delete }
+                        on_delete: #p::OnDelete::#on_delete, post_update: #post_update }
                 });
                 Some(quote! {
                     #p::ColumnMeta { name: #col, field: #field, sql_type: #p::SqlType::I64,
@@ -110,7 +111,7 @@ pub fn expand(model: &Model<'_>) -> Meta {
                         target: { fn target() -> &'static #p::ModelMeta { #target } target },
                         back_populates: #back,
                         cascade: #p::Cascade { delete: #delete, orphans: #orphans, passive: #passive },
-                        on_delete: #p::OnDelete::NoAction }
+                        on_delete: #p::OnDelete::NoAction, post_update: false }
                 });
                 None
             }
