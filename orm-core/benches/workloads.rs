@@ -21,7 +21,7 @@ struct User {
     #[key]
     id: Id<User>,
     name: String,
-    #[has_many(back_populates = "user")]
+    #[has_many(back_populates = "user", cascade_delete)]
     products: HasMany<Product>,
 }
 
@@ -395,6 +395,106 @@ fn orm_update(mut db: Session) -> Duration {
     start.elapsed()
 }
 
+// ----- W6: delete by cascade -------------------------------------------------------------------
+
+fn check_deleted(path: &Path) {
+    let c = raw_connection(path);
+    let n: i64 = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM \"user\") + (SELECT count(*) FROM \"product\")",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+/// The user ids, read before the timed part (as the session loads its users).
+fn raw_user_ids(c: &rusqlite::Connection) -> Vec<i64> {
+    let mut s = c
+        .prepare("SELECT \"id\" FROM \"user\" ORDER BY \"id\"")
+        .unwrap();
+    let ids = s.query_map([], |r| r.get(0)).unwrap();
+    ids.map(Result::unwrap).collect()
+}
+
+/// Per user, prepared: its products, then the user.
+fn w6_raw_per_row() -> Duration {
+    let t = TempDb::filled(USERS);
+    let mut c = raw_connection(&t.path);
+    let ids = raw_user_ids(&c);
+    let start = Instant::now();
+    let tx = c.transaction().unwrap();
+    {
+        let mut products = tx
+            .prepare_cached("DELETE FROM \"product\" WHERE \"user_id\" = ?1")
+            .unwrap();
+        let mut user = tx
+            .prepare_cached("DELETE FROM \"user\" WHERE \"id\" = ?1")
+            .unwrap();
+        for id in &ids {
+            products.execute([id]).unwrap();
+            user.execute([id]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    let time = start.elapsed();
+    check_deleted(&t.path);
+    time
+}
+
+/// `IN` lists of 500 user ids: the products, then the users.
+fn w6_raw_in_lists() -> Duration {
+    let t = TempDb::filled(USERS);
+    let mut c = raw_connection(&t.path);
+    let ids = raw_user_ids(&c);
+    let start = Instant::now();
+    let tx = c.transaction().unwrap();
+    for chunk in ids.chunks(500) {
+        let list = vec!["?"; chunk.len()].join(", ");
+        let params = rusqlite::params_from_iter(chunk);
+        tx.prepare_cached(&format!(
+            "DELETE FROM \"product\" WHERE \"user_id\" IN ({list})"
+        ))
+        .unwrap()
+        .execute(params)
+        .unwrap();
+        let params = rusqlite::params_from_iter(chunk);
+        tx.prepare_cached(&format!("DELETE FROM \"user\" WHERE \"id\" IN ({list})"))
+            .unwrap()
+            .execute(params)
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    let time = start.elapsed();
+    check_deleted(&t.path);
+    time
+}
+
+/// The faster of the two hand-written ways.
+fn w6_raw() -> Duration {
+    w6_raw_per_row().min(w6_raw_in_lists())
+}
+
+fn w6_orm() -> Duration {
+    let t = TempDb::filled(USERS);
+    let time = orm_delete(Session::open(&t.path).unwrap());
+    check_deleted(&t.path);
+    time
+}
+
+/// W6 through the session, on either database: the users are loaded first (not their
+/// products); deleting them and committing, which deletes their products by cascade, is timed.
+fn orm_delete(mut db: Session) -> Duration {
+    let users = db.all::<User>().unwrap();
+    let start = Instant::now();
+    for &u in &users {
+        db.delete(u).unwrap();
+    }
+    db.commit().unwrap();
+    start.elapsed()
+}
+
 // ----- running --------------------------------------------------------------------------------
 
 // ----- L1: lazy loads in a full session ----------------------------------------------------------
@@ -520,7 +620,9 @@ fn main() {
                 ("w3", "raw") => w3_raw(&filled, &keys),
                 ("w3", _) => w3_orm(&filled, &keys),
                 ("w4", "raw") => w4_raw(),
-                _ => w4_orm(),
+                ("w4", _) => w4_orm(),
+                ("w6", "raw") => w6_raw(),
+                _ => w6_orm(),
             };
         }
         println!("{workload} {side}: {}", ms(time));
@@ -551,6 +653,12 @@ fn main() {
         || w3_orm(&filled, &keys),
     );
     compare("W4 update 1,000 products", rounds, w4_raw, w4_orm);
+    compare(
+        "W6 delete 1,000 users + 10,000 products",
+        rounds,
+        w6_raw,
+        w6_orm,
+    );
 
     println!("\nL1: `load` of one user's products in a session holding every user and product");
     for scale in [1, 10] {
@@ -850,5 +958,55 @@ mod pg {
             || w4_raw(admin),
             || w4_orm(admin),
         );
+        compare(
+            "W6 delete 1,000 users + 10,000 products",
+            rounds,
+            || w6_raw(admin),
+            || w6_orm(admin),
+        );
+    }
+
+    fn check_deleted(t: &PgDb) {
+        let row = t
+            .raw()
+            .query_one(
+                "SELECT (SELECT count(*) FROM \"user\") + (SELECT count(*) FROM \"product\")",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), 0);
+    }
+
+    /// `IN` lists as arrays (`= ANY($1)`), the faster way on PostgreSQL: the products of
+    /// all users, then the users.
+    pub fn w6_raw(admin: &str) -> Duration {
+        let t = PgDb::filled(admin, USERS);
+        let mut c = t.raw();
+        let ids: Vec<i64> = c
+            .query("SELECT \"id\" FROM \"user\" ORDER BY \"id\"", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let start = Instant::now();
+        let mut tx = c.transaction().unwrap();
+        tx.execute(
+            "DELETE FROM \"product\" WHERE \"user_id\" = ANY($1)",
+            &[&ids],
+        )
+        .unwrap();
+        tx.execute("DELETE FROM \"user\" WHERE \"id\" = ANY($1)", &[&ids])
+            .unwrap();
+        tx.commit().unwrap();
+        let time = start.elapsed();
+        check_deleted(&t);
+        time
+    }
+
+    pub fn w6_orm(admin: &str) -> Duration {
+        let t = PgDb::filled(admin, USERS);
+        let time = orm_delete(Session::connect(&t.url).unwrap());
+        check_deleted(&t);
+        time
     }
 }

@@ -199,9 +199,10 @@ pub enum Error {
         /// How many children.
         count: usize,
     },
-    /// A new or changed object points at a row that the same flush deletes (through a
-    /// relationship the session cannot cascade: one without a `#[has_many]` on the parent).
-    #[error("`{model}.{field}` points at a `{target}` that this flush deletes; give it another parent, set it to `None`, or delete it too")]
+    /// An object points at a row that the flush deletes, or that the session deleted before,
+    /// through a relationship the session cannot cascade (one without a `#[has_many]` or
+    /// `#[has_one]` on the parent, whose `on_delete` is not "cascade" or "set null").
+    #[error("`{model}.{field}` points at a `{target}` that is deleted (by this flush or an earlier one); give it another parent, set it to `None`, or delete it too")]
     ParentDeleted {
         /// The model.
         model: &'static str,

@@ -352,6 +352,19 @@ pub fn select_in(d: &dyn Dialect, meta: &ModelMeta, column: usize, n: usize) -> 
     out
 }
 
+/// `SELECT key FROM t WHERE column IN (?, ..)` for `n` values.
+pub fn select_keys_in(d: &dyn Dialect, meta: &ModelMeta, column: usize, n: usize) -> String {
+    let mut out = String::with_capacity(48 + n * 4);
+    out.push_str("SELECT ");
+    d.quote(meta.key_column().name, &mut out);
+    out.push_str(" FROM ");
+    d.quote(meta.table, &mut out);
+    out.push_str(" WHERE ");
+    d.quote(meta.columns[column].name, &mut out);
+    in_list(d, n, &mut out);
+    out
+}
+
 /// ` IN (?1, .., ?n)`.
 fn in_list(d: &dyn Dialect, n: usize, out: &mut String) {
     out.push_str(" IN (");

@@ -146,6 +146,8 @@ pub(crate) enum SqlKey {
     Select(Option<usize>),
     /// A SELECT of the rows whose column is one of this many values.
     SelectIn(usize, usize),
+    /// A SELECT of the keys of the rows whose column is one of this many values.
+    KeysIn(usize, usize),
     /// A DELETE of this many rows by key.
     Delete(usize),
 }

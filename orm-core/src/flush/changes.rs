@@ -28,6 +28,16 @@ pub(super) fn validate(db: &Session, deletes: &Deletes) -> Result<()> {
                     continue;
                 }
                 let id = store.foreign_key(slot, r);
+                if let RawId::Stored(k) = id {
+                    let target = db.store_index_of((rel.target)());
+                    if target.is_some_and(|ti| db.stores[ti].is_retired(k)) {
+                        return Err(Error::ParentDeleted {
+                            model: meta.name,
+                            field: rel.field,
+                            target: (rel.target)().name,
+                        });
+                    }
+                }
                 if !deletes.is_empty() {
                     let parent = db.parent_slot((rel.target)(), id);
                     if parent.is_some_and(|(ti, ps)| deletes.contains(ti, ps)) {

@@ -6,8 +6,8 @@
 use crate::backend::SqlKey;
 use crate::error::{Error, Result};
 use crate::id::RawId;
-use crate::model::RelationKind;
-use crate::session::store::State;
+use crate::model::{OnDelete, RelationKind};
+use crate::session::store::{KeyValue, State};
 use crate::session::Session;
 use crate::value::ValueRef;
 use rustc_hash::FxHashSet as HashSet;
@@ -77,6 +77,8 @@ struct Left {
     parent: (usize, u32),
     child: (usize, u32),
     rel: usize,
+    /// Through a `belongs_to` with no other side on the parent.
+    one_way: bool,
 }
 
 /// What the next flush deletes, following the relationships' cascades. May read the
@@ -107,6 +109,13 @@ pub(super) fn collect(db: &mut Session) -> Result<Deletes> {
             .count();
         let (pi, ps) = l.parent;
         let child = db.stores[l.child.0].meta();
+        if l.one_way {
+            return Err(Error::ParentDeleted {
+                model: child.name,
+                field: child.relations[l.rel].field,
+                target: db.stores[pi].meta().name,
+            });
+        }
         return Err(Error::ChildrenLeft {
             parent: db.stores[pi].meta().name,
             key: match db.stores[pi].key_id(ps) {
@@ -121,8 +130,8 @@ pub(super) fn collect(db: &mut Session) -> Result<Deletes> {
     Ok(out)
 }
 
-/// Stored children taken out of a `delete_orphans` collection since the last flush (their
-/// key was set and is now unset) go.
+/// Children taken out of a `delete_orphans` collection since the last flush (their key was
+/// set and is now unset) go: stored ones are deleted, new ones are not inserted.
 fn orphans(db: &Session, out: &mut Deletes, work: &mut Vec<(usize, u32)>) {
     for (si, store) in db.stores.iter().enumerate() {
         let meta = store.meta();
@@ -138,7 +147,7 @@ fn orphans(db: &Session, out: &mut Deletes, work: &mut Vec<(usize, u32)>) {
                 let was_set = store
                     .snapshot_fk(slot, r)
                     .is_some_and(|id| id != RawId::Unset);
-                if store.state(slot) == State::Persistent
+                if store.state(slot) != State::Discarded
                     && was_set
                     && store.foreign_key(slot, r) == RawId::Unset
                     && out.add(si, slot)
@@ -197,12 +206,150 @@ fn cascade(
                         parent: (pi, parent),
                         child: (ci, child),
                         rel: inv,
+                        one_way: false,
                     });
                 }
             }
         }
+        one_way(db, pi, &parents, out, work, left)?;
     }
     Ok(())
+}
+
+/// Objects of the session that point at these parents of store `pi` through a `belongs_to`
+/// with no other side on the parent's model: gone too where its `on_delete` is "cascade",
+/// their key set to `NULL` where it is "set null", else noted in `left` (the database would
+/// refuse the delete). Rows not in the session are left to the database.
+fn one_way(
+    db: &mut Session,
+    pi: usize,
+    parents: &[u32],
+    out: &mut Deletes,
+    work: &mut Vec<(usize, u32)>,
+    left: &mut Vec<Left>,
+) -> Result<()> {
+    let mut refs = Vec::new();
+    for (ci, links) in db.links.iter().enumerate() {
+        for (r, link) in links.iter().enumerate() {
+            let rel = &db.stores[ci].meta().relations[r];
+            if link.target == Some(pi) && link.inverse.is_none() && !rel.kind.holds_children() {
+                refs.push((ci, r));
+            }
+        }
+    }
+    for (ci, r) in refs {
+        let children = session_children(db, pi, (ci, r), parents)?;
+        let on_delete = db.stores[ci].meta().relations[r].on_delete;
+        for (child, parent) in children {
+            if out.contains(ci, child) {
+                continue;
+            }
+            match on_delete {
+                OnDelete::Cascade => {
+                    if out.add(ci, child) {
+                        work.push((ci, child));
+                    }
+                }
+                OnDelete::SetNull => {
+                    out.nulled.insert((ci, child, r));
+                }
+                OnDelete::NoAction | OnDelete::Restrict => left.push(Left {
+                    parent: (pi, parent),
+                    child: (ci, child),
+                    rel: r,
+                    one_way: true,
+                }),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The objects of the session (child slot, parent slot) whose key `r` of store `ci` names one
+/// of these parents of store `pi`: new and changed ones from the session's index, stored
+/// ones found by reading the keys of the rows that name them (only when the store holds
+/// stored objects; no object is loaded).
+fn session_children(
+    db: &mut Session,
+    pi: usize,
+    (ci, r): (usize, usize),
+    parents: &[u32],
+) -> Result<Vec<(u32, u32)>> {
+    db.settle(ci);
+    let mut keys = Vec::new();
+    let mut ids = Vec::new();
+    for &ps in parents {
+        let key = db.stores[pi].key_id(ps);
+        if let RawId::Stored(k) = key {
+            keys.push(k);
+            ids.push(key);
+        }
+        ids.push(RawId::Pending {
+            session: db.id,
+            slot: ps,
+        });
+    }
+    let mut candidates = read_child_keys(db, ci, r, &keys)?;
+    candidates.extend(db.pending_children(ci, r, &ids));
+    Ok(naming(db, pi, (ci, r), candidates, parents))
+}
+
+/// The candidates (child slots of store `ci`) whose key `r` names one of `parents` of store
+/// `pi` now, each with that parent.
+fn naming(
+    db: &Session,
+    pi: usize,
+    (ci, r): (usize, usize),
+    mut candidates: Vec<u32>,
+    parents: &[u32],
+) -> Vec<(u32, u32)> {
+    candidates.sort_unstable();
+    candidates.dedup();
+    let parents: HashSet<u32> = parents.iter().copied().collect();
+    let parent_meta = db.stores[pi].meta();
+    candidates
+        .into_iter()
+        .filter(|&c| db.stores[ci].state(c) != State::Discarded)
+        .filter_map(
+            |c| match db.parent_slot(parent_meta, db.stores[ci].foreign_key(c, r)) {
+                Some((p, ps)) if p == pi && parents.contains(&ps) => Some((c, ps)),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// The objects of store `ci` in the session whose row's key `r` is one of `keys` in the
+/// database: their keys are read (not the rows), and looked up in the identity map. Nothing
+/// is read when the store holds no stored object.
+fn read_child_keys(db: &mut Session, ci: usize, r: usize, keys: &[i64]) -> Result<Vec<u32>> {
+    let meta = db.stores[ci].meta();
+    let RelationKind::BelongsTo { column, .. } = meta.relations[r].kind else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    if keys.is_empty() || !db.stores[ci].holds_stored() {
+        return Ok(out);
+    }
+    db.conn.begin()?;
+    let key_type = meta.key_column().sql_type;
+    for chunk in keys.chunks(MAX_IN_LIST) {
+        let params = padded(chunk);
+        let n = params.len();
+        let sql = db.conn.sql(meta, SqlKey::KeysIn(column, n), |d| {
+            crate::sql::select_keys_in(d, meta, column, n)
+        });
+        let store = &db.stores[ci];
+        db.conn.query(&sql, &params, &mut |row| {
+            if let Ok(v) = row.value(0, key_type) {
+                if let Some(slot) = KeyValue::from_ref(v).and_then(|k| store.lookup(&k)) {
+                    out.push(slot);
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
 }
 
 /// The children (child slot, parent slot) through has-many `rel` of store `pi` of these
@@ -240,26 +387,16 @@ fn children_of(
     if unloaded.is_empty() {
         return Ok(out);
     }
+    // With `passive_deletes` the rows are left to the database, but objects of the session
+    // for them are found (by their keys) and go with them.
     let mut candidates = if passive {
-        Vec::new()
+        read_child_keys(db, ci, inv, &keys)?
     } else {
         read_children(db, ci, inv, &keys)?
     };
     candidates.extend(db.pending_children(ci, inv, &ids));
-    candidates.sort_unstable();
-    candidates.dedup();
-    let parent_meta = db.stores[pi].meta();
-    for child in candidates {
-        if db.stores[ci].state(child) == State::Discarded {
-            continue;
-        }
-        let names = db.parent_slot(parent_meta, db.stores[ci].foreign_key(child, inv));
-        if let Some((p, ps)) = names {
-            if p == pi && unloaded.contains(&ps) {
-                out.push((child, ps));
-            }
-        }
-    }
+    let unloaded: Vec<u32> = unloaded.into_iter().collect();
+    out.extend(naming(db, pi, (ci, inv), candidates, &unloaded));
     Ok(out)
 }
 

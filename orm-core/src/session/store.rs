@@ -57,6 +57,11 @@ impl Identity {
         }
     }
 
+    /// Whether no key is mapped.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ints.dense_len == 0 && self.ints.sparse.is_empty() && self.others.is_empty()
+    }
+
     pub(crate) fn remove(&mut self, key: &KeyValue) {
         match key {
             KeyValue::Int(i) => self.ints.remove(*i),
@@ -500,6 +505,10 @@ pub trait AnyStore: Any + Send {
     fn note_explicit_keys(&mut self, keys: &[i64]);
     /// The highest key written explicitly in the open transaction.
     fn tx_explicit_max(&self) -> Option<i64>;
+    /// Whether any object of the store is stored (has a key in the identity map).
+    fn holds_stored(&self) -> bool;
+    /// Whether `key` is a key the session deleted or discarded, held by no object now.
+    fn is_retired(&self, key: i64) -> bool;
     /// Marks an object to be deleted by the next flush (false if it already was).
     fn doom(&mut self, slot: u32) -> bool;
     /// The objects to delete at the next flush.
@@ -687,6 +696,14 @@ impl<T: Model> AnyStore for Store<T> {
     }
     fn tx_explicit_max(&self) -> Option<i64> {
         self.tx_explicit.iter().copied().max()
+    }
+    fn holds_stored(&self) -> bool {
+        !self.identity.is_empty()
+    }
+    fn is_retired(&self, key: i64) -> bool {
+        !self.retired.is_empty()
+            && self.retired.contains(&key)
+            && self.lookup(&KeyValue::Int(key)).is_none()
     }
     fn doom(&mut self, slot: u32) -> bool {
         match self.slots.get_mut(slot as usize) {
