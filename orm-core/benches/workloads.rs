@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench workloads` runs every workload 15 times and prints medians;
 //! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does;
-//! `-- --profile w1 orm [n]` runs one side of one workload (n times), for callgrind or perf. With
+//! `-- --profile w1 orm [n]` runs one side of one workload (n times), for callgrind or perf;
+//! `-- --w6` runs W6 alone. With
 //! `ORM_TEST_POSTGRES_URL` set, W1-W4 also run on PostgreSQL against the `postgres` crate.
 //!
 //! Both sides use a database file in a fresh temporary directory, WAL, synchronous=NORMAL and
@@ -622,6 +623,8 @@ fn main() {
                 ("w4", "raw") => w4_raw(),
                 ("w4", _) => w4_orm(),
                 ("w6", "raw") => w6_raw(),
+                ("w6", "raw-rows") => w6_raw_per_row(),
+                ("w6", "raw-in") => w6_raw_in_lists(),
                 _ => w6_orm(),
             };
         }
@@ -630,6 +633,24 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let rounds = if quick { 1 } else { 15 };
+    if args.iter().any(|a| a == "--w6") {
+        // W6 alone, on both databases: `cargo bench --bench workloads -- --w6`.
+        compare(
+            "W6 delete 1,000 users + 10,000 products",
+            rounds,
+            w6_raw,
+            w6_orm,
+        );
+        if let Ok(url) = std::env::var(POSTGRES_URL_VAR) {
+            compare(
+                "W6 on PostgreSQL",
+                rounds,
+                || pg::w6_raw(&url),
+                || pg::w6_orm(&url),
+            );
+        }
+        return;
+    }
     println!("SQLite, medians of {rounds} rounds; ratio = ORM time / raw rusqlite time");
 
     compare(

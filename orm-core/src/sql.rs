@@ -328,16 +328,21 @@ pub fn select(d: &dyn Dialect, meta: &ModelMeta, filter: Option<usize>) -> Strin
 
 /// `DELETE FROM t WHERE key IN (?, ..)` for `rows` keys.
 pub fn delete(d: &dyn Dialect, meta: &ModelMeta, rows: usize) -> String {
-    let mut out = String::with_capacity(40 + rows * 4);
+    delete_where_in(d, meta, meta.key, rows)
+}
+
+/// `DELETE FROM t WHERE column IN (?, ..)` for `n` values.
+pub fn delete_where_in(d: &dyn Dialect, meta: &ModelMeta, column: usize, n: usize) -> String {
+    let mut out = String::with_capacity(40 + n * 4);
     out.push_str("DELETE FROM ");
     d.quote(meta.table, &mut out);
     out.push_str(" WHERE ");
-    d.quote(meta.key_column().name, &mut out);
-    in_list(d, rows, &mut out);
+    d.quote(meta.columns[column].name, &mut out);
+    in_list(d, n, &mut out);
     out
 }
 
-/// `SELECT (all columns) FROM t WHERE column IN (?, ..) ORDER BY key` for `n` values.
+/// `SELECT (all columns) FROM t WHERE column IN (?, ..)` for `n` values (in no order).
 pub fn select_in(d: &dyn Dialect, meta: &ModelMeta, column: usize, n: usize) -> String {
     let mut out = String::with_capacity(64 + n * 4);
     out.push_str("SELECT ");
@@ -347,8 +352,6 @@ pub fn select_in(d: &dyn Dialect, meta: &ModelMeta, column: usize, n: usize) -> 
     out.push_str(" WHERE ");
     d.quote(meta.columns[column].name, &mut out);
     in_list(d, n, &mut out);
-    out.push_str(" ORDER BY ");
-    d.quote(meta.key_column().name, &mut out);
     out
 }
 

@@ -150,6 +150,8 @@ pub(crate) enum SqlKey {
     KeysIn(usize, usize),
     /// A DELETE of this many rows by key.
     Delete(usize),
+    /// A DELETE of the rows whose column is one of this many values.
+    DeleteWhereIn(usize, usize),
 }
 
 /// The most SQL texts a connection keeps built; the cache starts again when full.
@@ -170,6 +172,8 @@ pub(crate) struct Conn {
     pub(crate) texts: rustc_hash::FxHashMap<(std::any::TypeId, SqlKey), std::sync::Arc<str>>,
     /// Where the session's transaction is.
     pub(crate) tx: TxState,
+    /// Whether a statement that may write ran in the open transaction.
+    pub(crate) tx_written: bool,
     /// Whether the statement events of the `log` crate show the parameters.
     pub(crate) log_params: bool,
 }
@@ -182,6 +186,7 @@ impl Conn {
             log: None,
             texts: Default::default(),
             tx: TxState::Idle,
+            tx_written: false,
             log_params: true,
         }
     }
@@ -280,6 +285,7 @@ impl Conn {
     }
 
     pub(crate) fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
+        self.tx_written |= self.in_transaction();
         self.record(sql, params);
         self.traced(sql, params, |c| c.execute(sql, params), |&n| n)
     }
@@ -290,6 +296,7 @@ impl Conn {
         params: &[ValueRef<'_>],
         row_len: usize,
     ) -> Result<Vec<usize>> {
+        self.tx_written |= self.in_transaction();
         if self.log.is_some() {
             // Row by row, so that the log holds only the statements that ran (each is still
             // prepared once: the driver caches it).
@@ -329,6 +336,7 @@ impl Conn {
     }
 
     pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        self.tx_written |= self.in_transaction();
         self.record(sql, &[]);
         self.traced(sql, &[], |c| c.execute_batch(sql), |_| 0)
     }

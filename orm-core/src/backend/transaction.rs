@@ -20,10 +20,56 @@ pub(crate) enum TxState {
     Aborted(String),
 }
 
+/// What undoes a flush that fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlushScope {
+    /// A savepoint inside a transaction that earlier statements wrote to.
+    Savepoint,
+    /// The transaction itself, which nothing wrote to before the flush: rolling it back
+    /// costs nothing, where a savepoint makes the database keep a copy of every page the
+    /// flush changes.
+    Transaction,
+}
+
 impl Conn {
     fn step(&mut self, step: TxStep) -> Result<()> {
         let sql = self.dialect().transaction(step);
-        self.execute_batch(sql)
+        let written = self.tx_written;
+        let result = self.execute_batch(sql);
+        self.tx_written = written;
+        result
+    }
+
+    /// Starts the writes of a flush: in a savepoint where the open transaction holds
+    /// earlier writes, else in the transaction (opened if needed).
+    pub(crate) fn begin_flush(&mut self) -> Result<FlushScope> {
+        if self.in_transaction() && self.tx_written {
+            self.step(TxStep::Savepoint)?;
+            Ok(FlushScope::Savepoint)
+        } else {
+            self.begin()?;
+            Ok(FlushScope::Transaction)
+        }
+    }
+
+    /// Ends the writes of a flush that succeeded.
+    pub(crate) fn end_flush(&mut self, scope: FlushScope) -> Result<()> {
+        if scope == FlushScope::Savepoint {
+            self.release()?;
+        }
+        self.tx_written = true;
+        Ok(())
+    }
+
+    /// Undoes the writes of a flush that failed with `cause`: to its savepoint, or the whole
+    /// transaction, which held nothing else (the transaction is then over).
+    pub(crate) fn undo_flush(&mut self, scope: FlushScope, cause: &Error) {
+        match scope {
+            FlushScope::Savepoint => self.undo_savepoint(cause),
+            FlushScope::Transaction => {
+                let _ = self.rollback();
+            }
+        }
     }
 
     /// Whether a transaction is open (aborted or not).
@@ -57,14 +103,8 @@ impl Conn {
         Ok(())
     }
 
-    /// Opens a transaction if needed, then the savepoint of a flush.
-    pub(crate) fn savepoint(&mut self) -> Result<()> {
-        self.begin()?;
-        self.step(TxStep::Savepoint)
-    }
-
     /// Ends the savepoint of a flush that succeeded.
-    pub(crate) fn release(&mut self) -> Result<()> {
+    fn release(&mut self) -> Result<()> {
         self.step(TxStep::Release)
     }
 
@@ -72,7 +112,7 @@ impl Conn {
     /// transaction goes on (an abort is lifted); where the savepoint is gone with the
     /// transaction (SQLite ends it on some errors; a connection may be lost), nothing more
     /// is written in it until it is rolled back.
-    pub(crate) fn undo_savepoint(&mut self, cause: &Error) {
+    fn undo_savepoint(&mut self, cause: &Error) {
         if self.step(TxStep::RollbackTo).is_ok() {
             self.tx = TxState::Open;
             let _ = self.step(TxStep::Release);
@@ -89,11 +129,13 @@ impl Conn {
         match self.step(TxStep::Commit) {
             Ok(()) => {
                 self.tx = TxState::Idle;
+                self.tx_written = false;
                 Ok(())
             }
             Err(e) => {
                 if self.dialect().error_aborts_transaction() {
                     self.tx = TxState::Idle;
+                    self.tx_written = false;
                 }
                 Err(e)
             }
@@ -105,6 +147,7 @@ impl Conn {
     pub(crate) fn rollback(&mut self) -> Result<()> {
         let open = self.in_transaction() && self.inner.transaction_open() != Some(false);
         self.tx = TxState::Idle;
+        self.tx_written = false;
         if open {
             self.step(TxStep::Rollback)
         } else {

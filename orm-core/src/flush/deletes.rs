@@ -24,12 +24,15 @@ pub(crate) struct Deletes {
     set: Vec<HashSet<u32>>,
     /// Foreign keys (store, slot, relation) set to `NULL` because their parent goes.
     nulled: HashSet<(usize, u32, usize)>,
+    /// Rows deleted by their foreign key without being read: (store, relation, the keys of
+    /// the parents that go). See [`bulk_ok`].
+    pub(super) bulk: Vec<(usize, usize, Vec<i64>)>,
 }
 
 impl Deletes {
     /// Whether nothing goes and no key is set to `NULL`.
     pub(super) fn is_empty(&self) -> bool {
-        self.nulled.is_empty() && self.rows.iter().all(Vec::is_empty)
+        self.nulled.is_empty() && self.bulk.is_empty() && self.rows.iter().all(Vec::is_empty)
     }
 
     /// The objects of store `si` that go.
@@ -185,7 +188,17 @@ fn cascade(
                 continue;
             }
             let ci = db.store_index_or_create((r.target)());
-            let children = children_of(db, (pi, rel), (ci, inv), &parents, r.cascade.passive)?;
+            let read = if r.cascade.passive {
+                Read::Keys
+            } else if r.cascade.delete && bulk_ok(db, ci) {
+                Read::Nothing
+            } else {
+                Read::Rows
+            };
+            let (children, keys) = children_of(db, (pi, rel), (ci, inv), &parents, read)?;
+            if read == Read::Nothing && !keys.is_empty() {
+                out.bulk.push((ci, inv, keys));
+            }
             let child_meta = db.stores[ci].meta();
             let nullable = matches!(
                 child_meta.relations[inv].kind,
@@ -352,17 +365,49 @@ fn read_child_keys(db: &mut Session, ci: usize, r: usize, keys: &[i64]) -> Resul
     Ok(out)
 }
 
+/// A child slot and the slot of the parent it belongs to.
+type ChildOf = (u32, u32);
+
+/// What [`children_of`] reads from the database for parents whose collection is not loaded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// The children's rows, into the session.
+    Rows,
+    /// The children's keys, to find those the session holds (`passive_deletes`).
+    Keys,
+    /// Nothing: the children are deleted by their foreign key (see [`bulk_ok`]).
+    Nothing,
+}
+
+/// Whether the children of store `ci` whose parents go can be deleted by their foreign key
+/// (`DELETE .. WHERE user_id IN (..)`) without being read: the session holds none of them
+/// stored, nothing cascades from them (their model has no `has_many` or `has_one`), and no
+/// model of the session points at them through a one-way `belongs_to`.
+fn bulk_ok(db: &Session, ci: usize) -> bool {
+    let meta = db.stores[ci].meta();
+    !db.stores[ci].holds_stored()
+        && !meta.relations.iter().any(|r| r.kind.holds_children())
+        && !db.links.iter().enumerate().any(|(si, links)| {
+            links.iter().enumerate().any(|(r, l)| {
+                l.target == Some(ci)
+                    && l.inverse.is_none()
+                    && !db.stores[si].meta().relations[r].kind.holds_children()
+            })
+        })
+}
+
 /// The children (child slot, parent slot) through has-many `rel` of store `pi` of these
-/// parents, as the session sees them: loaded collections as they are; otherwise rows read
-/// from the database (unless `passive`) and the session's new and changed children, each
-/// counted for the parent its key names now.
+/// parents, as the session sees them: loaded collections as they are; otherwise what `read`
+/// says is read from the database, and the session's new and changed children, each counted
+/// for the parent its key names now. Also the keys of the stored parents whose collection is
+/// not loaded.
 fn children_of(
     db: &mut Session,
     (pi, rel): (usize, usize),
     (ci, inv): (usize, usize),
     parents: &[u32],
-    passive: bool,
-) -> Result<Vec<(u32, u32)>> {
+    read: Read,
+) -> Result<(Vec<ChildOf>, Vec<i64>)> {
     db.settle(ci);
     let mut out: Vec<(u32, u32)> = Vec::new();
     let mut keys: Vec<i64> = Vec::new();
@@ -385,19 +430,19 @@ fn children_of(
         });
     }
     if unloaded.is_empty() {
-        return Ok(out);
+        return Ok((out, keys));
     }
     // With `passive_deletes` the rows are left to the database, but objects of the session
     // for them are found (by their keys) and go with them.
-    let mut candidates = if passive {
-        read_child_keys(db, ci, inv, &keys)?
-    } else {
-        read_children(db, ci, inv, &keys)?
+    let mut candidates = match read {
+        Read::Rows => read_children(db, ci, inv, &keys)?,
+        Read::Keys => read_child_keys(db, ci, inv, &keys)?,
+        Read::Nothing => Vec::new(),
     };
     candidates.extend(db.pending_children(ci, inv, &ids));
     let unloaded: Vec<u32> = unloaded.into_iter().collect();
     out.extend(naming(db, pi, (ci, inv), candidates, &unloaded));
-    Ok(out)
+    Ok((out, keys))
 }
 
 /// Reads into the session the rows of store `ci` whose key `inv` is one of `keys`.

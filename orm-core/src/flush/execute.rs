@@ -37,6 +37,18 @@ pub(super) fn run(conn: &mut Conn, plan: &Plan<'_>) -> Result<()> {
                     return Err(stale(meta, params[(i + 1) * row_len - 1]));
                 }
             }
+            Statement::DeleteWhereIn {
+                meta,
+                column,
+                ref params,
+            } => {
+                let params = &plan.params[params.clone()];
+                let n = params.len();
+                let text = conn.sql(meta, SqlKey::DeleteWhereIn(column, n), |d| {
+                    sql::delete_where_in(d, meta, column, n)
+                });
+                conn.execute(&text, params)?;
+            }
             Statement::Delete {
                 meta,
                 rows,

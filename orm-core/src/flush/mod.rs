@@ -42,15 +42,16 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
     let targets = targets(db);
     let writes = !updates.is_empty() || inserts.iter().chain(&removed).any(|rows| !rows.is_empty());
     let written = if writes {
-        db.conn.savepoint()?;
+        let scope = db.conn.begin_flush()?;
         match write(db, &targets, &updates, (&inserts, &removed), &deletes) {
             Ok(done) => {
-                db.conn.release()?;
+                db.conn.end_flush(scope)?;
                 Some(done)
             }
             Err(e) => {
-                // The savepoint restores the database; the session was not touched.
-                db.conn.undo_savepoint(&e);
+                // The database is restored (to the savepoint, or by rolling back a
+                // transaction that held nothing else); the session was not touched.
+                db.conn.undo_flush(scope, &e);
                 return Err(e);
             }
         }

@@ -3,7 +3,7 @@
 //! talking to the database. [`super::execute`] runs them.
 
 use super::changes::{Update, Updates};
-use super::deletes::MAX_IN_LIST;
+use super::deletes::{padded, MAX_IN_LIST};
 use super::keys::Resolver;
 use super::order::Deferred;
 use super::Row;
@@ -47,6 +47,13 @@ pub(crate) enum Statement {
     Delete {
         meta: &'static ModelMeta,
         rows: usize,
+        params: Range<usize>,
+    },
+    /// A DELETE of the rows of `meta` whose `column` is one of the parameters (children of
+    /// deleted parents, not read), however many there are.
+    DeleteWhereIn {
+        meta: &'static ModelMeta,
+        column: usize,
         params: Range<usize>,
     },
 }
@@ -286,6 +293,21 @@ impl<'a> Plan<'a> {
                 self.params.push(r.stored_key(si, slot));
             }
             self.update(r.stores[group[0].0].meta(), &[group[0].1], start);
+        }
+        for (ci, rel, keys) in &r.deletes.bulk {
+            let meta = r.stores[*ci].meta();
+            let RelationKind::BelongsTo { column, .. } = meta.relations[*rel].kind else {
+                continue;
+            };
+            for chunk in keys.chunks(MAX_IN_LIST) {
+                let start = self.params.len();
+                self.params.extend(padded(chunk));
+                self.statements.push(Statement::DeleteWhereIn {
+                    meta,
+                    column,
+                    params: start..self.params.len(),
+                });
+            }
         }
         let mut batch: Vec<Row> = Vec::new();
         let mut referenced: HashSet<u32> = HashSet::default();
