@@ -1,5 +1,6 @@
 //! The user/product story: products attached to a new user through either side of the
-//! relationship, and a new user's id copied into a product before the flush.
+//! relationship, a new user's id copied into a product before the flush, and a user deleted
+//! with its products.
 //!
 //! Run with `cargo run --example relations` (a fresh SQLite file in the temp directory), or
 //! give a database URL or path, which `Session::connect` takes:
@@ -14,7 +15,8 @@ pub struct User {
     #[key]
     pub id: Id<User>,
     pub name: String,
-    #[has_many(back_populates = "user")]
+    // Deleting a user deletes its products.
+    #[has_many(back_populates = "user", cascade_delete)]
     pub products: HasMany<Product>,
 }
 
@@ -38,7 +40,10 @@ impl Product {
 /// Prints the statements the last flush ran.
 fn show(db: &mut Session) {
     for s in db.take_statements() {
-        if s.sql.starts_with("INSERT") || s.sql.starts_with("UPDATE") {
+        if ["INSERT", "UPDATE", "DELETE"]
+            .iter()
+            .any(|w| s.sql.starts_with(w))
+        {
             let params: Vec<String> = s.params.iter().map(|p| p.to_string()).collect();
             println!("    {}  -- [{}]", s.sql, params.join(", "));
         }
@@ -116,6 +121,12 @@ fn run(url: &str) -> orm_core::Result<()> {
         db[dave].id, db[e].user
     );
     assert_eq!(db[e].user, db[dave].id);
+
+    println!("\n4. Deleting kyle deletes his products (children first)");
+    db.delete(kyle)?;
+    db.commit()?;
+    show(&mut db);
+    assert!(!db.contains(kyle) && !db.contains(c) && !db.contains(d));
 
     println!("\nRows in the database:");
     let mut names = Vec::new();

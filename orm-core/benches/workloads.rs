@@ -66,6 +66,28 @@ impl TempDb {
         TempDb { dir, path }
     }
 
+    /// A new database with the workload's tables but no index on `product.user_id` (the
+    /// schema other ORMs' benchmarks use; SQLite's index work hides the session's cost).
+    fn unindexed() -> TempDb {
+        let t = TempDb::new();
+        let c = raw_connection(&t.path);
+        let names: Vec<String> = c
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'product' \
+                 AND sql IS NOT NULL",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(!names.is_empty());
+        for name in names {
+            c.execute_batch(&format!("DROP INDEX \"{name}\"")).unwrap();
+        }
+        t
+    }
+
     /// A new database holding `users` users with their products, inserted by the raw side.
     fn filled(users: usize) -> TempDb {
         let t = TempDb::new();
@@ -151,7 +173,10 @@ fn check_inserted(path: &Path, users: usize) {
 }
 
 fn w1_raw(users: usize) -> Duration {
-    let t = TempDb::new();
+    w1_raw_on(TempDb::new(), users)
+}
+
+fn w1_raw_on(t: TempDb, users: usize) -> Duration {
     let mut c = raw_connection(&t.path);
     let start = Instant::now();
     raw_insert(&mut c, users);
@@ -161,7 +186,10 @@ fn w1_raw(users: usize) -> Duration {
 }
 
 fn w1_orm(users: usize) -> Duration {
-    let t = TempDb::new();
+    w1_orm_on(TempDb::new(), users)
+}
+
+fn w1_orm_on(t: TempDb, users: usize) -> Duration {
     let mut db = Session::open(&t.path).unwrap();
     let start = Instant::now();
     orm_insert(&mut db, users);
@@ -615,6 +643,8 @@ fn main() {
         for _ in 0..repeat {
             time += match (workload, side) {
                 ("w1", "raw") => w1_raw(USERS),
+                ("w1u", "raw") => w1_raw_on(TempDb::unindexed(), USERS),
+                ("w1u", _) => w1_orm_on(TempDb::unindexed(), USERS),
                 ("w1", _) => w1_orm(USERS),
                 ("w2", "raw") => w2_raw(&filled),
                 ("w2", _) => w2_orm(&filled),
@@ -658,6 +688,12 @@ fn main() {
         rounds,
         || w1_raw(USERS),
         || w1_orm(USERS),
+    );
+    compare(
+        "W1 without the index on user_id",
+        rounds,
+        || w1_raw_on(TempDb::unindexed(), USERS),
+        || w1_orm_on(TempDb::unindexed(), USERS),
     );
     let filled = TempDb::filled(USERS);
     compare(

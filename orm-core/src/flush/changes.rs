@@ -29,7 +29,7 @@ pub(super) fn validate(db: &Session, deletes: &Deletes) -> Result<()> {
                 }
                 let id = store.foreign_key(slot, r);
                 if let RawId::Stored(k) = id {
-                    let target = db.store_index_of((rel.target)());
+                    let target = db.links[si][r].target;
                     if target.is_some_and(|ti| db.stores[ti].is_retired(k)) {
                         return Err(Error::ParentDeleted {
                             model: meta.name,
