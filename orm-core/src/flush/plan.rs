@@ -12,7 +12,7 @@ use crate::model::{ModelMeta, RelationKind};
 use crate::session::store::KeyValue;
 use crate::sql::Dialect;
 use crate::value::ValueRef;
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ops::Range;
 
 /// Most rows in one multi-row INSERT.
@@ -66,46 +66,164 @@ pub(crate) struct Plan<'a> {
     pub(crate) columns: Vec<usize>,
 }
 
-/// The plan of a flush: UPDATEs first, then the DELETEs, children first (`deletes`: their
-/// order and the keys set to `NULL` first to break a cycle among them), then the INSERTs in
-/// `order`, then the foreign keys set once every row exists (those left NULL to break a cycle,
-/// and changed keys that point at a row this flush inserts). So a new row can take a UNIQUE
-/// value that an updated or deleted row gives up (a has-one parent's new child, say). Where a
-/// changed key points at a new row, the DELETEs go last instead: the row it leaves may be one
-/// of them.
+/// The plan of a flush, in this order:
+/// 1. the DELETEs nothing else waits for, children first (`deletes`: the rows in that order,
+///    and the keys among them set to `NULL` first to break a cycle), and children deleted by
+///    their parent's key;
+/// 2. the UPDATEs (so that a UNIQUE value an update gives up can be taken by a new row);
+/// 3. the DELETEs of rows an UPDATE moves a row away from (and of the rows they reference);
+/// 4. the INSERTs in `order`;
+/// 5. the foreign keys set once every row exists (those left NULL to break a cycle, and
+///    changed keys that point at a row this flush inserts); where there are such changed
+///    keys, step 3 comes after this one, since the rows they leave may be deleted.
+///
+/// So a new or updated row can take a UNIQUE value that a deleted row gives up (a has-one
+/// parent's new child, a child moved to a parent whose child goes).
 pub(super) fn build<'a>(
     r: &mut Resolver<'a>,
     d: &dyn Dialect,
     updates: &Updates,
     (order, deferred): (&[Row], Deferred),
-    deletes: (&[Row], Deferred),
+    (deleted, cleared): (&[Row], Deferred),
 ) -> Plan<'a> {
     let mut plan = Plan::default();
-    let (early, mut late) = split_updates(r, updates);
+    let waiting = waiting_deletes(r, updates, deleted);
+    plan.clear_keys(r, &cleared);
+    plan.bulk_deletes(r);
+    let (first, after): (Vec<Row>, Vec<Row>) =
+        deleted.iter().partition(|row| !waiting.contains(row));
+    plan.row_deletes(r, &first, &cleared);
+    let takers = takers(r, updates);
+    let (early, mut late) = split_updates(r, updates, &takers);
     plan.updates(r, early.as_ref().unwrap_or(updates));
-    let deletes_first = late.is_empty();
-    if deletes_first {
-        plan.deletes(r, deletes.0, &deletes.1);
+    let keys_after = !late.is_empty();
+    if !keys_after {
+        plan.keys_in_order(r, &takers);
+        plan.row_deletes(r, &after, &cleared);
     }
     plan.inserts(r, d, order, &deferred);
     late.extend(deferred);
     plan.late_keys(r, late);
-    if !deletes_first {
-        plan.deletes(r, deletes.0, &deletes.1);
+    if keys_after {
+        plan.keys_in_order(r, &takers);
+        plan.row_deletes(r, &after, &cleared);
     }
     plan
+}
+
+/// The deleted rows (of `deleted`, children first) that must wait for the UPDATEs: those a
+/// changed key moves a row away from (deleted first, they would still be referenced), and
+/// the deleted rows they reference in turn.
+fn waiting_deletes(r: &Resolver<'_>, updates: &Updates, deleted: &[Row]) -> HashSet<Row> {
+    let mut waiting = HashSet::default();
+    if deleted.is_empty() || updates.is_empty() {
+        return waiting;
+    }
+    let set: HashSet<Row> = deleted.iter().copied().collect();
+    let named = |si: usize, slot: u32, rel: usize| -> Option<Row> {
+        let ti = r.targets[si][rel]?;
+        let RawId::Stored(k) = r.stored_fk(si, slot, rel) else {
+            return None;
+        };
+        let row = (ti, r.stores[ti].lookup(&KeyValue::Int(k))?);
+        set.contains(&row).then_some(row)
+    };
+    for u in &updates.list {
+        let meta = r.stores[u.store].meta();
+        for &c in updates.columns(u) {
+            if let Some(row) = meta.columns[c]
+                .relation
+                .and_then(|rel| named(u.store, u.slot, rel))
+            {
+                waiting.insert(row);
+            }
+        }
+    }
+    // Children come first: a waiting row's parents are met after it.
+    for &(si, slot) in deleted {
+        if waiting.contains(&(si, slot)) {
+            let rels = r.stores[si].meta().relations;
+            for rel in (0..rels.len()).filter(|&rel| !rels[rel].kind.holds_children()) {
+                waiting.extend(named(si, slot, rel));
+            }
+        }
+    }
+    waiting
 }
 
 /// A foreign key to write after the inserts: (store, slot, relation).
 type LateKey = (usize, u32, usize);
 
+/// The changed foreign keys of `updates` that take a UNIQUE value (a has-one key, or one
+/// declared unique) which another row of the flush gives up, each after the row it waits for
+/// when that row takes a value too: the database checks UNIQUE at each row, so they are
+/// written after the other UPDATEs, in this order. (Rows that swap values are left in any
+/// order, and the database refuses them.)
+fn takers(r: &Resolver<'_>, updates: &Updates) -> Vec<LateKey> {
+    let mut giving: HashMap<(usize, usize, i64), u32> = HashMap::default();
+    let mut taking: Vec<(LateKey, i64)> = Vec::new();
+    for u in &updates.list {
+        let meta = r.stores[u.store].meta();
+        for &c in updates.columns(u) {
+            let Some(rel) = meta.columns[c].relation else {
+                continue;
+            };
+            if !crate::sql::is_unique(meta, c) {
+                continue;
+            }
+            if let RawId::Stored(old) = r.stored_fk(u.store, u.slot, rel) {
+                giving.insert((u.store, rel, old), u.slot);
+            }
+            if let Some(new) = r.resolve(u.store, rel, r.fk(u.store, u.slot, rel)) {
+                taking.push(((u.store, u.slot, rel), new));
+            }
+        }
+    }
+    let waits: HashMap<LateKey, LateKey> = taking
+        .into_iter()
+        .filter_map(|((si, slot, rel), new)| {
+            let giver = *giving.get(&(si, rel, new))?;
+            (giver != slot).then_some(((si, slot, rel), (si, giver, rel)))
+        })
+        .collect();
+    let mut keys: Vec<LateKey> = waits.keys().copied().collect();
+    keys.sort_unstable();
+    let mut out = Vec::with_capacity(keys.len());
+    let mut done: HashSet<LateKey> = HashSet::default();
+    for key in keys {
+        // Each waits for at most one row (the one holding the value): follow the chain, then
+        // write it from its end.
+        let mut chain = Vec::new();
+        let mut at = key;
+        while !done.contains(&at) && waits.contains_key(&at) && !chain.contains(&at) {
+            chain.push(at);
+            at = waits[&at];
+        }
+        for k in chain.into_iter().rev() {
+            if done.insert(k) {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
+
 /// Takes out of the UPDATEs each changed foreign key that points at a row the flush inserts
 /// (`None` when there is none, the common case), to be written after the inserts.
-fn split_updates(r: &mut Resolver<'_>, updates: &Updates) -> (Option<Updates>, Vec<LateKey>) {
+fn split_updates(
+    r: &mut Resolver<'_>,
+    updates: &Updates,
+    takers: &[LateKey],
+) -> (Option<Updates>, Vec<LateKey>) {
     let is_late = |r: &mut Resolver<'_>, u: &Update, c: usize| {
         let col = &r.stores[u.store].meta().columns[c];
         col.relation
             .filter(|&rel| r.parent_row(u.store, u.slot, rel).is_some())
+    };
+    let taken = |r: &Resolver<'_>, u: &Update, c: usize| {
+        let col = &r.stores[u.store].meta().columns[c];
+        col.relation
+            .is_some_and(|rel| takers.contains(&(u.store, u.slot, rel)))
     };
     let mut late = Vec::new();
     for u in &updates.list {
@@ -115,7 +233,7 @@ fn split_updates(r: &mut Resolver<'_>, updates: &Updates) -> (Option<Updates>, V
             }
         }
     }
-    if late.is_empty() {
+    if late.is_empty() && takers.is_empty() {
         return (None, late);
     }
     let mut early = Updates::default();
@@ -124,7 +242,7 @@ fn split_updates(r: &mut Resolver<'_>, updates: &Updates) -> (Option<Updates>, V
             .columns(u)
             .iter()
             .copied()
-            .filter(|&c| is_late(r, u, c).is_none())
+            .filter(|&c| is_late(r, u, c).is_none() && !taken(r, u, c))
             .collect();
         early.push(u.store, u.slot, kept.into_iter());
     }
@@ -244,8 +362,14 @@ impl<'a> Plan<'a> {
     fn late_keys(&mut self, r: &Resolver<'a>, mut late: Vec<LateKey>) {
         late.sort_unstable();
         late.dedup();
+        self.keys_in_order(r, &late);
+    }
+
+    /// UPDATEs of these foreign keys in this order (consecutive ones of one model and column
+    /// in one statement run once per row).
+    fn keys_in_order(&mut self, r: &Resolver<'a>, keys: &[LateKey]) {
         let mut current: Option<(usize, usize, usize)> = None; // (store, column, params start)
-        for (si, slot, rel) in late {
+        for &(si, slot, rel) in keys {
             let meta = r.stores[si].meta();
             let RelationKind::BelongsTo { column, .. } = meta.relations[rel].kind else {
                 continue;
@@ -272,10 +396,9 @@ impl<'a> Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    /// The keys in `deferred` set to `NULL` (one statement per model and column), then
-    /// DELETEs of the rows in `order`: consecutive rows of one table, at most
-    /// [`MAX_IN_LIST`] a statement, a row never in the statement of a row that references it.
-    fn deletes(&mut self, r: &Resolver<'a>, order: &[Row], deferred: &Deferred) {
+    /// UPDATEs that set the keys in `deferred` to `NULL` (rows about to be deleted that
+    /// reference each other), one statement per model and column.
+    fn clear_keys(&mut self, r: &Resolver<'a>, deferred: &Deferred) {
         let mut clear: Vec<(usize, usize, u32)> = deferred
             .iter()
             .filter_map(
@@ -294,6 +417,10 @@ impl<'a> Plan<'a> {
             }
             self.update(r.stores[group[0].0].meta(), &[group[0].1], start);
         }
+    }
+
+    /// DELETEs of the children deleted by their parents' keys, without being read.
+    fn bulk_deletes(&mut self, r: &Resolver<'a>) {
         for (ci, rel, keys) in &r.deletes.bulk {
             let meta = r.stores[*ci].meta();
             let RelationKind::BelongsTo { column, .. } = meta.relations[*rel].kind else {
@@ -309,6 +436,12 @@ impl<'a> Plan<'a> {
                 });
             }
         }
+    }
+
+    /// DELETEs of the rows in `order` (children first): consecutive rows of one table, at
+    /// most [`MAX_IN_LIST`] a statement, a row never in the statement of a row that
+    /// references it (except through a key in `deferred`, set to `NULL` before).
+    fn row_deletes(&mut self, r: &Resolver<'a>, order: &[Row], deferred: &Deferred) {
         let mut batch: Vec<Row> = Vec::new();
         let mut referenced: HashSet<u32> = HashSet::default();
         for &(si, slot) in order {
