@@ -2,7 +2,9 @@
 //! the few queries that reserve keys; what the results mean for the objects is
 //! [`super::apply`]'s business.
 
+use super::keys::Resolver;
 use super::plan::{Plan, Statement};
+use super::Row;
 use crate::backend::{Conn, SqlKey};
 use crate::error::{DbErrorKind, Error, Result};
 use crate::model::{ModelMeta, RawRow};
@@ -12,16 +14,20 @@ use std::sync::Arc;
 
 /// Runs the statements of `plan` in order. An UPDATE or DELETE that matches no row (deleted
 /// or re-keyed behind the session's back) is a stale-data error naming the model and key.
-pub(super) fn run(conn: &mut Conn, plan: &Plan<'_>) -> Result<()> {
+pub(super) fn run<'a>(
+    conn: &mut Conn,
+    plan: &Plan<'a>,
+    r: &Resolver<'a>,
+    order: &[Row],
+) -> Result<()> {
+    let mut values = Vec::new();
     for statement in &plan.statements {
         match *statement {
-            Statement::Insert {
-                meta,
-                rows,
-                ref params,
-            } => {
-                let text = conn.sql(meta, SqlKey::Insert(rows), |d| sql::insert(d, meta, rows));
-                conn.execute(&text, &plan.params[params.clone()])?;
+            Statement::Insert { meta, ref rows } => {
+                let n = rows.len();
+                plan.insert_params(r, order, rows.clone(), &mut values);
+                let text = conn.sql(meta, SqlKey::Insert(n), |d| sql::insert(d, meta, n));
+                conn.execute(&text, &values)?;
             }
             Statement::Update {
                 meta,

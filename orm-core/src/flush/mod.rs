@@ -85,7 +85,7 @@ fn write(
         (&inserted.0, inserted.1),
         (&deleted.0, deleted.1),
     );
-    execute::run(conn, &plan)?;
+    execute::run(conn, &plan, &resolver, &inserted.0)?;
     drop(plan);
     Ok(apply::Written {
         keys: resolver.keys,

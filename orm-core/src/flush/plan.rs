@@ -11,7 +11,7 @@ use crate::id::RawId;
 use crate::model::{ModelMeta, RelationKind};
 use crate::session::store::KeyValue;
 use crate::sql::Dialect;
-use crate::value::ValueRef;
+use crate::value::{SqlType, ValueRef};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ops::Range;
 
@@ -28,11 +28,12 @@ const MAX_BATCH_BYTES: usize = 16 << 20;
 
 /// One statement of a flush.
 pub(crate) enum Statement {
-    /// A multi-row INSERT of `rows` rows of every column of `meta`.
+    /// A multi-row INSERT of every column of `meta`, for these rows of the flush's insert
+    /// order. Their values are read when it runs (see [`Plan::insert_params`]), so that a
+    /// flush never holds the values of every row at once.
     Insert {
         meta: &'static ModelMeta,
-        rows: usize,
-        params: Range<usize>,
+        rows: Range<usize>,
     },
     /// An UPDATE of some columns of `meta` by key, run once per row: each row's parameters
     /// are the columns' values, then the key. Each run must change a row.
@@ -58,12 +59,15 @@ pub(crate) enum Statement {
     },
 }
 
-/// The statements of a flush in the order they run, their parameters in one vector.
+/// The statements of a flush in the order they run, their parameters in one vector (but
+/// those of INSERTs).
 #[derive(Default)]
 pub(crate) struct Plan<'a> {
     pub(crate) statements: Vec<Statement>,
     pub(crate) params: Vec<ValueRef<'a>>,
     pub(crate) columns: Vec<usize>,
+    /// Foreign keys the INSERTs write as `NULL` (set after them).
+    deferred: Deferred,
 }
 
 /// The plan of a flush, in this order:
@@ -102,6 +106,7 @@ pub(super) fn build<'a>(
         plan.row_deletes(r, &after, &cleared);
     }
     plan.inserts(r, d, order, &deferred);
+    plan.deferred = deferred.clone();
     late.extend(deferred);
     plan.late_keys(r, late);
     if keys_after {
@@ -300,19 +305,14 @@ impl<'a> Plan<'a> {
             })
             .collect();
         let (mut batch_rows, mut batch_bytes) = (0usize, 0usize);
-        let (mut batch_store, mut batch_start) = (usize::MAX, self.params.len());
+        let (mut batch_store, mut batch_start) = (usize::MAX, 0usize);
         let mut in_batch: HashSet<u32> = HashSet::default();
-        for next in order.iter().copied().map(Some).chain([None]) {
-            // The next row's values go after the batch's; they start the next batch if it ends.
-            let start = self.params.len();
+        for (i, next) in order.iter().copied().map(Some).chain([None]).enumerate() {
+            // The next row starts the next batch if this one ends.
             let ends = match next {
                 None => true,
                 Some((si, slot)) => {
-                    row_params(r, si, slot, deferred, &mut self.params);
-                    let bytes = self.params[start..]
-                        .iter()
-                        .map(|v| value_bytes(*v))
-                        .sum::<usize>();
+                    let bytes = row_bytes(r, si, slot);
                     let ends = si != batch_store
                         || batch_rows >= batch_limit(d, stores[si].meta())
                         || batch_bytes + bytes > MAX_BATCH_BYTES
@@ -329,7 +329,7 @@ impl<'a> Plan<'a> {
             };
             if ends && batch_rows > 0 {
                 self.insert(d, stores[batch_store].meta(), batch_start, batch_rows);
-                batch_start = start;
+                batch_start = i;
                 batch_rows = 0;
                 in_batch.clear();
             }
@@ -343,18 +343,30 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// INSERTs of `rows` rows of `meta` whose values start at `params`, in the statement
+    /// INSERTs of `rows` rows of `meta` from position `first` of the insert order, in the statement
     /// sizes of [`insert_sizes`].
-    fn insert(&mut self, d: &dyn Dialect, meta: &'static ModelMeta, params: usize, rows: usize) {
-        let n = meta.columns.len();
-        let mut at = params;
+    fn insert(&mut self, d: &dyn Dialect, meta: &'static ModelMeta, first: usize, rows: usize) {
+        let mut at = first;
         for size in insert_sizes(rows, batch_limit(d, meta)) {
             self.statements.push(Statement::Insert {
                 meta,
-                rows: size,
-                params: at..at + size * n,
+                rows: at..at + size,
             });
-            at += size * n;
+            at += size;
+        }
+    }
+
+    /// The values of the rows of an INSERT (`order`: the flush's insert order), into `out`.
+    pub(super) fn insert_params(
+        &self,
+        r: &Resolver<'a>,
+        order: &[Row],
+        rows: Range<usize>,
+        out: &mut Vec<ValueRef<'a>>,
+    ) {
+        out.clear();
+        for &(si, slot) in &order[rows] {
+            row_params(r, si, slot, &self.deferred, out);
         }
     }
 
@@ -510,6 +522,19 @@ fn batch_limit(d: &dyn Dialect, meta: &ModelMeta) -> usize {
     MAX_BATCH_ROWS
         .min(d.max_params() / meta.columns.len().max(1))
         .max(1)
+}
+
+/// The bytes the values of a new row take in a statement's parameters, roughly (text and
+/// blobs as they are, every other value 8).
+fn row_bytes(r: &Resolver<'_>, si: usize, slot: u32) -> usize {
+    let meta = r.stores[si].meta();
+    let store = &r.stores[si];
+    (0..meta.columns.len())
+        .map(|c| match meta.columns[c].sql_type {
+            SqlType::Text | SqlType::Blob => value_bytes(store.column(slot, c)),
+            _ => 8,
+        })
+        .sum()
 }
 
 /// The bytes a value takes in a statement's parameters, roughly.
