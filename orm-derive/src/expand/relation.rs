@@ -155,7 +155,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 if let Some(lit) = back_populates {
                     let (c, pn, x) = (ident, display_name(parent_ty, ident), lit.value());
                     let fix = format!(
-                        "`back_populates` must name the `#[has_many]` field of `{pn}` that holds `{c}`s"
+                        "`back_populates` must name the `#[has_many]` (or `#[has_one]`) field of `{pn}` that holds `{c}`s"
                     );
                     checks.push(
                         Check {
@@ -167,9 +167,11 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                             lit,
                             has_many: true,
                             missing: format!("`{pn}` has no field `{x}`; {fix}"),
-                            column: format!("`{pn}::{x}` is a column, not a `#[has_many]`; {fix}"),
+                            column: format!(
+                                "`{pn}::{x}` is a column, not a `#[has_many]` or `#[has_one]`; {fix}"
+                            ),
                             wrong_kind: format!(
-                                "`{pn}::{x}` is a `#[belongs_to]`, not a `#[has_many]`; {fix}"
+                                "`{pn}::{x}` is a `#[belongs_to]`, not a `#[has_many]` or `#[has_one]`; {fix}"
                             ),
                             not_mutual: format!(
                                 "`{pn}::{x}` is already the other side of another field of `{c}` (its `back_populates` names that field); add a `#[has_many(back_populates = \"{field}\")]` field to `{pn}` and name it here, or remove `back_populates` here"
@@ -233,7 +235,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                                 "`{cn}::{x}` is a column, not a `#[belongs_to]`; {fix}"
                             ),
                             wrong_kind: format!(
-                                "`{cn}::{x}` is a `#[has_many]`, not a `#[belongs_to]`; {fix}"
+                                "`{cn}::{x}` is a `#[has_many]` or `#[has_one]`, not a `#[belongs_to]`; {fix}"
                             ),
                             not_mutual: format!(
                                 "`{cn}::{x}` is already the other side of another field of `{pn}` (its `back_populates` names that field); name a `#[belongs_to]` of `{cn}` that points back here, or set its `back_populates` to `\"{field}\"`"
