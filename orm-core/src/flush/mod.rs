@@ -93,3 +93,137 @@ fn write(
         explicit: reserved.explicit,
     })
 }
+
+/// The order and plan phases on their own: objects added to a session whose connection
+/// refuses every statement, so nothing here reaches a database.
+#[cfg(all(test, feature = "derive"))]
+mod tests {
+    use super::plan::{self, Statement};
+    use super::{changes, deletes, keys, order, targets};
+    use crate::prelude::*;
+    use crate::value::ValueRef;
+
+    #[derive(Model, Debug)]
+    struct Parent {
+        #[key]
+        id: Id<Parent>,
+        name: String,
+        #[has_many(back_populates = "parent")]
+        kids: HasMany<Kid>,
+    }
+
+    #[derive(Model, Debug)]
+    struct Kid {
+        #[key]
+        id: Id<Kid>,
+        name: String,
+        #[belongs_to(back_populates = "kids")]
+        parent: Id<Parent>,
+    }
+
+    #[derive(Model, Debug)]
+    struct Node {
+        #[key]
+        id: Id<Node>,
+        #[belongs_to(back_populates = "children")]
+        up: Option<Id<Node>>,
+        #[has_many(back_populates = "up")]
+        children: HasMany<Node>,
+    }
+
+    /// A connection that refuses every statement.
+    struct NoDb;
+
+    impl crate::Connection for NoDb {
+        fn dialect(&self) -> &'static dyn crate::sql::Dialect {
+            &crate::sql::Sqlite
+        }
+        fn execute_many(&mut self, _: &str, _: &[ValueRef<'_>], _: usize) -> Result<Vec<usize>> {
+            panic!("the plan talked to the database")
+        }
+        fn query(
+            &mut self,
+            _: &str,
+            _: &[ValueRef<'_>],
+            _: &mut dyn FnMut(&dyn crate::model::RawRow) -> Result<()>,
+        ) -> Result<()> {
+            panic!("the plan talked to the database")
+        }
+        fn execute_batch(&mut self, _: &str) -> Result<()> {
+            panic!("the plan talked to the database")
+        }
+        fn set_busy_timeout(&mut self, _: std::time::Duration) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn parents_are_inserted_first_and_a_chain_one_row_a_statement() {
+        let mut db = Session::with_connection(Box::new(NoDb));
+        // Added children first: the order puts the parents before them anyway.
+        let n1 = db.add(Node::new(None));
+        let n2 = db.add(Node::new(n1));
+        db.add(Node::new(n2));
+        let a = db.add(Parent::new("a"));
+        let b = db.add(Parent::new("b"));
+        db.add(Kid::new("x", a));
+        db.add(Kid::new("y", b));
+        db.add(Kid::new("z", a));
+        let targets = targets(&db);
+        let nothing = deletes::Deletes::default();
+        let inserts = deletes::inserts(&db, &nothing);
+        // Keys as a reservation would give them: 1.. per table, in slot order.
+        let reserved = db
+            .stores
+            .iter()
+            .map(|s| (1..=s.slot_count() as i64).collect())
+            .collect();
+        let mut r =
+            keys::Resolver::new(&db.stores, db.id, &targets, (&inserts, &nothing), reserved);
+        let (rows, deferred) = order::sort(&mut r).unwrap();
+        let tables: Vec<&str> = rows
+            .iter()
+            .map(|&(si, _)| db.stores[si].meta().table)
+            .collect();
+        assert_eq!(
+            tables,
+            ["node", "node", "node", "parent", "parent", "kid", "kid", "kid"]
+        );
+        assert!(deferred.is_empty());
+        let updates = changes::Updates::default();
+        let p = plan::build(
+            &mut r,
+            &crate::sql::Sqlite,
+            &updates,
+            (&rows, deferred),
+            (&[], Default::default()),
+        );
+        let inserts: Vec<(&str, usize)> = p
+            .statements
+            .iter()
+            .map(|s| match s {
+                Statement::Insert { meta, rows } => (meta.table, rows.len()),
+                _ => panic!("only inserts"),
+            })
+            .collect();
+        // Each node references the one before: one statement each. Parents and kids in one.
+        assert_eq!(
+            inserts,
+            [
+                ("node", 1),
+                ("node", 1),
+                ("node", 1),
+                ("parent", 2),
+                ("kid", 3)
+            ]
+        );
+        // The kids' keys are their parents' reserved keys.
+        let mut values = Vec::new();
+        p.insert_params(&r, &rows, 5..8, &mut values);
+        let parents: Vec<ValueRef<'_>> = values.chunks(3).map(|row| row[2]).collect();
+        assert_eq!(
+            parents,
+            [ValueRef::I64(1), ValueRef::I64(2), ValueRef::I64(1)]
+        );
+    }
+}
