@@ -243,94 +243,14 @@ impl<'a> Field<'a> {
                 Kind::Key { generated: false }
             }
         } else if let Some(rel) = &attrs.belongs_to {
-            let parent = match generic_arg(ty, "Option") {
-                Some(inner) => generic_arg(inner, "Id"),
-                None => generic_arg(ty, "Id"),
-            };
-            let nullable = generic_arg(ty, "Option").is_some();
-            let on_delete = match &rel.on_delete {
-                Some((lit, crate::attr::OnDelete::SetNull)) if !nullable => {
-                    cx.error_spanned_by(
-                        lit,
-                        "`on_delete = \"set null\"` needs a nullable key; make the field `Option<Id<Parent>>`, or use \"cascade\" or \"restrict\"",
-                    );
-                    crate::attr::OnDelete::NoAction
-                }
-                Some((_, clause)) => *clause,
-                None => crate::attr::OnDelete::NoAction,
-            };
-            if let (Some(span), false) = (rel.post_update, nullable) {
-                cx.syn_error(syn::Error::new(
-                    span,
-                    "`post_update` needs a nullable key (the row is inserted with it `NULL`); make the field `Option<Id<Parent>>`",
-                ));
-            }
-            match parent {
-                Some(parent) => Kind::BelongsTo {
-                    parent,
-                    back_populates: rel.back_populates.clone(),
-                    on_delete,
-                    post_update: rel.post_update.is_some() && nullable,
-                },
-                None => {
-                    cx.error_spanned_by(
-                        ty,
-                        "`#[belongs_to]` goes on a field of type `Id<Parent>` (required) or `Option<Id<Parent>>` (nullable)",
-                    );
-                    return None;
-                }
-            }
+            belongs_to_kind(cx, ty, rel)?
         } else if let Some((rel, one)) = attrs
             .has_many
             .as_ref()
             .map(|r| (r, false))
             .or(attrs.has_one.as_ref().map(|r| (r, true)))
         {
-            let (attr_name, type_name) = if one {
-                ("has_one", "HasOne")
-            } else {
-                ("has_many", "HasMany")
-            };
-            if attrs.column.is_some() {
-                cx.error_spanned_by(
-                    attrs.column,
-                    format!("a `#[{attr_name}]` field has no column; `#[column]` goes on the child's `#[belongs_to]` field"),
-                );
-            }
-            let Some(child) = generic_arg(ty, type_name) else {
-                let suggestion = match first_generic_arg(ty) {
-                    Some(child) => format!(
-                        "; change the type to `{type_name}<{}>`",
-                        quote::ToTokens::to_token_stream(child)
-                            .to_string()
-                            .replace(' ', "")
-                    ),
-                    None => String::new(),
-                };
-                cx.error_spanned_by(
-                    ty,
-                    format!(
-                        "`#[{attr_name}]` goes on a field of type `{type_name}<Child>`{suggestion}"
-                    ),
-                );
-                return None;
-            };
-            if rel.back_populates.is_none() && !rel.refused {
-                cx.error_spanned_by(
-                    rel.original,
-                    format!("`#[{attr_name}]` needs `back_populates = \"field\"` naming the child's `#[belongs_to]` field"),
-                );
-            }
-            Kind::HasMany {
-                child,
-                back_populates: rel.back_populates.clone(),
-                cascade: [
-                    rel.cascade_delete || rel.delete_orphans,
-                    rel.delete_orphans,
-                    rel.passive_deletes,
-                ],
-                one,
-            }
+            children_kind(cx, ty, &attrs, rel, one)?
         } else if generic_arg(ty, "Id").is_some()
             || generic_arg(ty, "Option")
                 .and_then(|t| generic_arg(t, "Id"))
@@ -372,4 +292,99 @@ impl<'a> Field<'a> {
             attrs,
         })
     }
+}
+
+/// The kind of a `#[belongs_to]` field of type `ty`: `Id<Parent>` or `Option<Id<Parent>>`,
+/// with the `on_delete` and `post_update` a nullable key allows.
+fn belongs_to_kind<'a>(cx: &mut Ctxt, ty: &'a Type, rel: &attr::RelAttr<'_>) -> Option<Kind<'a>> {
+    let parent = match generic_arg(ty, "Option") {
+        Some(inner) => generic_arg(inner, "Id"),
+        None => generic_arg(ty, "Id"),
+    };
+    let nullable = generic_arg(ty, "Option").is_some();
+    let on_delete = match &rel.on_delete {
+        Some((lit, crate::attr::OnDelete::SetNull)) if !nullable => {
+            cx.error_spanned_by(
+                lit,
+                "`on_delete = \"set null\"` needs a nullable key; make the field `Option<Id<Parent>>`, or use \"cascade\" or \"restrict\"",
+            );
+            crate::attr::OnDelete::NoAction
+        }
+        Some((_, clause)) => *clause,
+        None => crate::attr::OnDelete::NoAction,
+    };
+    if let (Some(span), false) = (rel.post_update, nullable) {
+        cx.syn_error(syn::Error::new(
+            span,
+            "`post_update` needs a nullable key (the row is inserted with it `NULL`); make the field `Option<Id<Parent>>`",
+        ));
+    }
+    match parent {
+        Some(parent) => Some(Kind::BelongsTo {
+            parent,
+            back_populates: rel.back_populates.clone(),
+            on_delete,
+            post_update: rel.post_update.is_some() && nullable,
+        }),
+        None => {
+            cx.error_spanned_by(
+                ty,
+                "`#[belongs_to]` goes on a field of type `Id<Parent>` (required) or `Option<Id<Parent>>` (nullable)",
+            );
+            None
+        }
+    }
+}
+
+/// The kind of a `#[has_many]` (`one` false) or `#[has_one]` field of type `ty`.
+fn children_kind<'a>(
+    cx: &mut Ctxt,
+    ty: &'a Type,
+    attrs: &FieldAttrs<'_>,
+    rel: &attr::RelAttr<'_>,
+    one: bool,
+) -> Option<Kind<'a>> {
+    let (attr_name, type_name) = if one {
+        ("has_one", "HasOne")
+    } else {
+        ("has_many", "HasMany")
+    };
+    if attrs.column.is_some() {
+        cx.error_spanned_by(
+            attrs.column,
+            format!("a `#[{attr_name}]` field has no column; `#[column]` goes on the child's `#[belongs_to]` field"),
+        );
+    }
+    let Some(child) = generic_arg(ty, type_name) else {
+        let suggestion = match first_generic_arg(ty) {
+            Some(child) => format!(
+                "; change the type to `{type_name}<{}>`",
+                quote::ToTokens::to_token_stream(child)
+                    .to_string()
+                    .replace(' ', "")
+            ),
+            None => String::new(),
+        };
+        cx.error_spanned_by(
+            ty,
+            format!("`#[{attr_name}]` goes on a field of type `{type_name}<Child>`{suggestion}"),
+        );
+        return None;
+    };
+    if rel.back_populates.is_none() && !rel.refused {
+        cx.error_spanned_by(
+            rel.original,
+            format!("`#[{attr_name}]` needs `back_populates = \"field\"` naming the child's `#[belongs_to]` field"),
+        );
+    }
+    Some(Kind::HasMany {
+        child,
+        back_populates: rel.back_populates.clone(),
+        cascade: [
+            rel.cascade_delete || rel.delete_orphans,
+            rel.delete_orphans,
+            rel.passive_deletes,
+        ],
+        one,
+    })
 }

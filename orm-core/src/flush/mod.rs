@@ -131,35 +131,9 @@ mod tests {
         children: HasMany<Node>,
     }
 
-    /// A connection that refuses every statement.
-    struct NoDb;
-
-    impl crate::Connection for NoDb {
-        fn dialect(&self) -> &'static dyn crate::sql::Dialect {
-            &crate::sql::Sqlite
-        }
-        fn execute_many(&mut self, _: &str, _: &[ValueRef<'_>], _: usize) -> Result<Vec<usize>> {
-            panic!("the plan talked to the database")
-        }
-        fn query(
-            &mut self,
-            _: &str,
-            _: &[ValueRef<'_>],
-            _: &mut dyn FnMut(&dyn crate::model::RawRow) -> Result<()>,
-        ) -> Result<()> {
-            panic!("the plan talked to the database")
-        }
-        fn execute_batch(&mut self, _: &str) -> Result<()> {
-            panic!("the plan talked to the database")
-        }
-        fn set_busy_timeout(&mut self, _: std::time::Duration) -> Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn parents_are_inserted_first_and_a_chain_one_row_a_statement() {
-        let mut db = Session::with_connection(Box::new(NoDb));
+        let mut db = Session::with_connection(Box::new(crate::session::Closed));
         // Added children first: the order puts the parents before them anyway.
         let n1 = db.add(Node::new(None));
         let n2 = db.add(Node::new(n1));

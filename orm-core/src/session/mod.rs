@@ -683,8 +683,10 @@ impl Session {
     }
 }
 
-/// What a session holds once [`Session::into_connection`] took its connection.
-struct Closed;
+/// What a session holds once [`Session::into_connection`] took its connection: a
+/// connection that refuses every statement (unit tests use it to show that nothing reaches a
+/// database).
+pub(crate) struct Closed;
 
 impl Connection for Closed {
     fn dialect(&self) -> &'static dyn crate::sql::Dialect {
