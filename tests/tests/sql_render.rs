@@ -36,19 +36,32 @@ fn create_table_with_keys_constraints_and_quoting() {
 #[test]
 fn dml_statements() {
     assert_eq!(
-        sql::insert(&Sqlite, Product::META, 2),
+        sql::Insert {
+            meta: Product::META,
+            rows: 2
+        }
+        .render(&Sqlite)
+        .text,
         "INSERT INTO \"product\" (\"id\", \"name\", \"user_id\") VALUES (?1, ?2, ?3), (?4, ?5, ?6)"
     );
     assert_eq!(
-        sql::update(&Sqlite, Product::META, &[1, 2]),
+        sql::Update {
+            meta: Product::META,
+            columns: &[1, 2]
+        }
+        .render(&Sqlite)
+        .text,
         "UPDATE \"product\" SET \"name\" = ?1, \"user_id\" = ?2 WHERE \"id\" = ?3"
     );
     assert_eq!(
-        sql::select(&Sqlite, Product::META, Some(2)),
+        sql::Select::new(Product::META).filter(sql::Expr::eq_param(2)).by_key().render(&Sqlite).text,
         "SELECT \"id\", \"name\", \"user_id\" FROM \"product\" WHERE \"user_id\" = ?1 ORDER BY \"id\""
     );
     assert_eq!(
-        sql::select(&Sqlite, Category::META, None),
+        sql::Select::new(Category::META)
+            .by_key()
+            .render(&Sqlite)
+            .text,
         "SELECT \"id\", \"name\", \"parent_id\" FROM \"category\" ORDER BY \"id\""
     );
 }
@@ -87,7 +100,12 @@ fn postgres_types_identity_keys_and_placeholders() {
         assert!(everything.contains(ty), "{ty} missing from {everything}");
     }
     assert_eq!(
-        sql::insert(&Postgres, Product::META, 2),
+        sql::Insert {
+            meta: Product::META,
+            rows: 2
+        }
+        .render(&Postgres)
+        .text,
         "INSERT INTO \"product\" (\"id\", \"name\", \"user_id\") VALUES ($1, $2, $3), ($4, $5, $6)"
     );
     assert_eq!(

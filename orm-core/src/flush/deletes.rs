@@ -350,7 +350,15 @@ fn read_child_keys(db: &mut Session, ci: usize, r: usize, keys: &[i64]) -> Resul
         let params = padded(chunk);
         let n = params.len();
         let sql = db.conn.sql(meta, SqlKey::KeysIn(column, n), |d| {
-            crate::sql::select_keys_in(d, meta, column, n)
+            let keys = crate::sql::Columns::Only(vec![meta.key]);
+            let select =
+                crate::sql::Select::new(meta).filter(crate::sql::Expr::in_params(column, n));
+            crate::sql::Select {
+                columns: keys,
+                ..select
+            }
+            .render(d)
+            .text
         });
         let store = &db.stores[ci];
         db.conn.query(&sql, &params, &mut |row| {
@@ -462,7 +470,9 @@ fn read_children(db: &mut Session, ci: usize, inv: usize, keys: &[i64]) -> Resul
         let params = padded(chunk);
         let n = params.len();
         let sql = db.conn.sql(meta, SqlKey::SelectIn(column, n), |d| {
-            crate::sql::select_in(d, meta, column, n)
+            let select =
+                crate::sql::Select::new(meta).filter(crate::sql::Expr::in_params(column, n));
+            select.render(d).text
         });
         out.extend(db.load_slots(ci, &sql, &params)?);
     }

@@ -26,7 +26,9 @@ pub(super) fn run<'a>(
             Statement::Insert { meta, ref rows } => {
                 let n = rows.len();
                 plan.insert_params(r, order, rows.clone(), &mut values);
-                let text = conn.sql(meta, SqlKey::Insert(n), |d| sql::insert(d, meta, n));
+                let text = conn.sql(meta, SqlKey::Insert(n), |d| {
+                    sql::Insert { meta, rows: n }.render(d).text
+                });
                 conn.execute(&text, &values)?;
             }
             Statement::Update {
@@ -51,7 +53,7 @@ pub(super) fn run<'a>(
                 let params = &plan.params[params.clone()];
                 let n = params.len();
                 let text = conn.sql(meta, SqlKey::DeleteWhereIn(column, n), |d| {
-                    sql::delete_where_in(d, meta, column, n)
+                    sql::Delete::where_in(meta, column, n).render(d).text
                 });
                 conn.execute(&text, params)?;
             }
@@ -62,7 +64,9 @@ pub(super) fn run<'a>(
             } => {
                 let params = &plan.params[params.clone()];
                 let n = params.len();
-                let text = conn.sql(meta, SqlKey::Delete(n), |d| sql::delete(d, meta, n));
+                let text = conn.sql(meta, SqlKey::Delete(n), |d| {
+                    sql::Delete::where_in(meta, meta.key, n).render(d).text
+                });
                 let deleted = conn.execute(&text, params)?;
                 if deleted != rows {
                     let keys: Vec<String> = params[..rows]
@@ -95,10 +99,13 @@ fn update_sql(conn: &mut Conn, meta: &'static ModelMeta, columns: &[usize]) -> A
     if columns.iter().all(|&c| c < 64) {
         let mask = columns.iter().fold(0u64, |m, &c| m | 1 << c);
         conn.sql(meta, SqlKey::Update(mask), |d| {
-            sql::update(d, meta, columns)
+            sql::Update { meta, columns }.render(d).text
         })
     } else {
-        sql::update(conn.dialect(), meta, columns).into()
+        sql::Update { meta, columns }
+            .render(conn.dialect())
+            .text
+            .into()
     }
 }
 

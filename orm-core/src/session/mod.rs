@@ -490,7 +490,8 @@ impl Session {
         }
         let key = T::META.key;
         let sql = self.conn.sql(T::META, SqlKey::Select(Some(key)), |d| {
-            crate::sql::select(d, T::META, Some(key))
+            let select = crate::sql::Select::new(T::META).filter(crate::sql::Expr::eq_param(key));
+            select.by_key().render(d).text
         });
         Ok(self.load_rows::<T>(&sql, &[value])?.into_iter().next())
     }
@@ -499,7 +500,7 @@ impl Session {
     /// new objects not flushed yet are not included).
     pub fn all<T: Model>(&mut self) -> Result<Vec<Handle<T>>> {
         let sql = self.conn.sql(T::META, SqlKey::Select(None), |d| {
-            crate::sql::select(d, T::META, None)
+            crate::sql::Select::new(T::META).by_key().render(d).text
         });
         self.load_rows::<T>(&sql, &[])
     }
@@ -519,14 +520,15 @@ impl Session {
             })?;
         let value = value.into_value();
         let sql = self.conn.sql(meta, SqlKey::Select(Some(c)), |d| {
-            crate::sql::select(d, meta, Some(c))
+            let select = crate::sql::Select::new(meta).filter(crate::sql::Expr::eq_param(c));
+            select.by_key().render(d).text
         });
         self.load_rows::<T>(&sql, &[value.as_ref()])
     }
 
-    /// Runs a `SELECT` of `T`'s columns and reads each row into the session (a row already
-    /// there keeps its object and its edits).
-    /// Reads rows into store `si` (rows already there keep their objects); their slots.
+    /// The one path from rows to objects: runs a `SELECT` of every column of the model of
+    /// store `si` and reads each row into that store (a row already there keeps its object
+    /// and its edits); the slots of the rows, in order.
     pub(crate) fn load_slots(
         &mut self,
         si: usize,
@@ -542,6 +544,7 @@ impl Session {
         Ok(out)
     }
 
+    /// [`load_slots`](Session::load_slots) for a `T` query: handles.
     pub(crate) fn load_rows<T: Model>(
         &mut self,
         sql: &str,
@@ -549,13 +552,8 @@ impl Session {
     ) -> Result<Vec<Handle<T>>> {
         let si = self.store_index_or_create(T::META);
         let session = self.id;
-        let store = &mut self.stores[si];
-        let mut out = Vec::new();
-        self.conn.query(sql, params, &mut |row| {
-            out.push(Handle::new(session, store.load_row(row)?));
-            Ok(())
-        })?;
-        Ok(out)
+        let slots = self.load_slots(si, sql, params)?;
+        Ok(slots.into_iter().map(|s| Handle::new(session, s)).collect())
     }
 
     // ----- relationships ------------------------------------------------------------------

@@ -1,0 +1,496 @@
+//! The statements the session runs on rows, as data that a [`Dialect`] renders: [`Select`]
+//! (filter, order, limit, offset, row locks), [`Insert`], [`Update`] and [`Delete`], with
+//! their conditions as [`Expr`] trees. Every value becomes a bound parameter.
+
+use super::Dialect;
+use crate::id::RawId;
+use crate::model::ModelMeta;
+use crate::value::Value;
+
+/// An operand of a condition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    /// A value, bound as a parameter.
+    Value(Value),
+    /// A key of a row (pending or stored): the session turns a pending key into the key the
+    /// flush stored before it runs the statement.
+    Id(RawId),
+    /// A placeholder whose value the caller binds, in order (statements whose text is kept
+    /// and run many times). A statement uses either these or values, not both.
+    Param,
+}
+
+/// A comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `<>`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `LIKE`
+    Like,
+}
+
+impl Op {
+    fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => " = ",
+            Op::Ne => " <> ",
+            Op::Lt => " < ",
+            Op::Le => " <= ",
+            Op::Gt => " > ",
+            Op::Ge => " >= ",
+            Op::Like => " LIKE ",
+        }
+    }
+}
+
+/// A condition on the columns of one table (columns by index in [`ModelMeta::columns`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// `column op arg`.
+    Compare {
+        /// The column.
+        column: usize,
+        /// The comparison.
+        op: Op,
+        /// The other side.
+        arg: Arg,
+    },
+    /// `column IN (args)`; false when empty.
+    In {
+        /// The column.
+        column: usize,
+        /// The values.
+        args: Vec<Arg>,
+    },
+    /// `column IS NULL`.
+    IsNull {
+        /// The column.
+        column: usize,
+    },
+    /// `column BETWEEN low AND high`.
+    Between {
+        /// The column.
+        column: usize,
+        /// The lower bound (included).
+        low: Arg,
+        /// The upper bound (included).
+        high: Arg,
+    },
+    /// Every condition holds (true when empty).
+    And(Vec<Expr>),
+    /// One of the conditions holds (false when empty).
+    Or(Vec<Expr>),
+    /// The condition does not hold.
+    Not(Box<Expr>),
+}
+
+impl Expr {
+    /// `column = ?`, bound by the caller.
+    pub fn eq_param(column: usize) -> Expr {
+        Expr::Compare {
+            column,
+            op: Op::Eq,
+            arg: Arg::Param,
+        }
+    }
+
+    /// `column IN (?, ..)` with `n` placeholders bound by the caller.
+    pub fn in_params(column: usize, n: usize) -> Expr {
+        Expr::In {
+            column,
+            args: vec![Arg::Param; n],
+        }
+    }
+
+    /// Calls `f` on every operand, in the order they are bound.
+    pub fn visit_args(&mut self, f: &mut dyn FnMut(&mut Arg)) {
+        match self {
+            Expr::Compare { arg, .. } => f(arg),
+            Expr::In { args, .. } => args.iter_mut().for_each(f),
+            Expr::IsNull { .. } => {}
+            Expr::Between { low, high, .. } => {
+                f(low);
+                f(high);
+            }
+            Expr::And(all) | Expr::Or(all) => all.iter_mut().for_each(|e| e.visit_args(f)),
+            Expr::Not(e) => e.visit_args(f),
+        }
+    }
+
+    fn render(&self, r: &mut Renderer<'_>) {
+        match self {
+            Expr::Compare { column, op, arg } => {
+                r.column(*column);
+                r.out.push_str(op.sql());
+                r.arg(arg);
+            }
+            Expr::In { args, .. } if args.is_empty() => r.out.push_str("1 = 0"),
+            Expr::In { column, args } => {
+                r.column(*column);
+                r.out.push_str(" IN (");
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        r.out.push_str(", ");
+                    }
+                    r.arg(a);
+                }
+                r.out.push(')');
+            }
+            Expr::IsNull { column } => {
+                r.column(*column);
+                r.out.push_str(" IS NULL");
+            }
+            Expr::Between { column, low, high } => {
+                r.column(*column);
+                r.out.push_str(" BETWEEN ");
+                r.arg(low);
+                r.out.push_str(" AND ");
+                r.arg(high);
+            }
+            Expr::And(all) => r.all(all, " AND ", "1 = 1"),
+            Expr::Or(all) => r.all(all, " OR ", "1 = 0"),
+            Expr::Not(e) => {
+                r.out.push_str("NOT (");
+                e.render(r);
+                r.out.push(')');
+            }
+        }
+    }
+}
+
+/// A statement's SQL text and the values of its parameters (without the [`Arg::Param`]s,
+/// which the caller binds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sql {
+    /// The text.
+    pub text: String,
+    /// The values of its placeholders, in order.
+    pub params: Vec<Value>,
+}
+
+/// Builds the text of one statement of one table.
+struct Renderer<'a> {
+    d: &'a dyn Dialect,
+    meta: &'a ModelMeta,
+    out: String,
+    params: Vec<Value>,
+    placeholders: usize,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(d: &'a dyn Dialect, meta: &'a ModelMeta) -> Self {
+        Renderer {
+            d,
+            meta,
+            out: String::with_capacity(64),
+            params: Vec::new(),
+            placeholders: 0,
+        }
+    }
+
+    fn column(&mut self, c: usize) {
+        self.d.quote(self.meta.columns[c].name, &mut self.out);
+    }
+
+    fn table(&mut self) {
+        self.d.quote(self.meta.table, &mut self.out);
+    }
+
+    fn placeholder(&mut self) {
+        self.placeholders += 1;
+        self.d.placeholder(self.placeholders, &mut self.out);
+    }
+
+    fn arg(&mut self, a: &Arg) {
+        self.placeholder();
+        match a {
+            Arg::Param => {}
+            Arg::Value(v) => self.params.push(v.clone()),
+            Arg::Id(RawId::Stored(k)) => self.params.push(Value::I64(*k)),
+            // The session resolves pending ids before it renders; an id that is still
+            // pending or unset names no row.
+            Arg::Id(_) => self.params.push(Value::Null),
+        }
+    }
+
+    fn value(&mut self, v: Value) {
+        self.arg(&Arg::Value(v));
+    }
+
+    fn all(&mut self, all: &[Expr], sep: &str, empty: &str) {
+        if all.is_empty() {
+            self.out.push_str(empty);
+            return;
+        }
+        for (i, e) in all.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(sep);
+            }
+            self.out.push('(');
+            e.render(self);
+            self.out.push(')');
+        }
+    }
+
+    fn columns(&mut self, columns: impl IntoIterator<Item = usize>) {
+        for (i, c) in columns.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.column(c);
+        }
+    }
+
+    fn filter(&mut self, filter: Option<&Expr>) {
+        if let Some(e) = filter {
+            self.out.push_str(" WHERE ");
+            e.render(self);
+        }
+    }
+
+    fn finish(self) -> Sql {
+        Sql {
+            text: self.out,
+            params: self.params,
+        }
+    }
+}
+
+/// What a [`Select`] reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Columns {
+    /// Every column, in the model's order (rows that become objects).
+    All,
+    /// These columns, in this order.
+    Only(Vec<usize>),
+    /// `count(*)` of the rows.
+    Count,
+    /// `1` for the first row, if there is one.
+    Exists,
+}
+
+/// A key of `ORDER BY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order {
+    /// The column.
+    pub column: usize,
+    /// `DESC` rather than `ASC`.
+    pub descending: bool,
+}
+
+/// `SELECT .. FROM t [WHERE ..] [ORDER BY ..] [LIMIT ..] [OFFSET ..] [FOR UPDATE]`.
+#[derive(Clone, Debug)]
+pub struct Select {
+    /// The table.
+    pub meta: &'static ModelMeta,
+    /// What it reads.
+    pub columns: Columns,
+    /// Which rows.
+    pub filter: Option<Expr>,
+    /// In what order.
+    pub order_by: Vec<Order>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+    /// After skipping this many.
+    pub offset: Option<u64>,
+    /// Locks the rows until the transaction ends, where the database has row locks.
+    pub for_update: bool,
+}
+
+impl Select {
+    /// Every column of every row, in no particular order.
+    pub fn new(meta: &'static ModelMeta) -> Select {
+        Select {
+            meta,
+            columns: Columns::All,
+            filter: None,
+            order_by: Vec::new(),
+            limit: None,
+            offset: None,
+            for_update: false,
+        }
+    }
+
+    /// Keeps the rows for which `filter` holds.
+    pub fn filter(mut self, filter: Expr) -> Select {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Orders the rows by key.
+    pub fn by_key(mut self) -> Select {
+        self.order_by = vec![Order {
+            column: self.meta.key,
+            descending: false,
+        }];
+        self
+    }
+
+    /// The SQL text and its parameters.
+    pub fn render(&self, d: &dyn Dialect) -> Sql {
+        let mut r = Renderer::new(d, self.meta);
+        let wrap_count =
+            self.columns == Columns::Count && (self.limit.is_some() || self.offset.is_some());
+        if wrap_count {
+            r.out.push_str("SELECT count(*) FROM (SELECT 1 FROM ");
+        } else {
+            r.out.push_str("SELECT ");
+            match &self.columns {
+                Columns::All => r.columns(0..self.meta.columns.len()),
+                Columns::Only(cs) => r.columns(cs.iter().copied()),
+                Columns::Count => r.out.push_str("count(*)"),
+                Columns::Exists => r.out.push('1'),
+            }
+            r.out.push_str(" FROM ");
+        }
+        r.table();
+        r.filter(self.filter.as_ref());
+        self.order_and_limit(&mut r);
+        if wrap_count {
+            r.out.push_str(") AS q");
+        }
+        if self.for_update {
+            if let Some(lock) = d.row_lock() {
+                r.out.push(' ');
+                r.out.push_str(lock);
+            }
+        }
+        r.finish()
+    }
+
+    fn order_and_limit(&self, r: &mut Renderer<'_>) {
+        for (i, o) in self.order_by.iter().enumerate() {
+            r.out.push_str(if i == 0 { " ORDER BY " } else { ", " });
+            r.column(o.column);
+            if o.descending {
+                r.out.push_str(" DESC");
+            }
+        }
+        let limit = match self.columns {
+            Columns::Exists => Some(self.limit.map_or(1, |l| l.min(1))),
+            _ => self.limit,
+        };
+        let as_param = |n: u64| Value::I64(i64::try_from(n).unwrap_or(i64::MAX));
+        match limit {
+            Some(n) => {
+                r.out.push_str(" LIMIT ");
+                r.value(as_param(n));
+            }
+            None if self.offset.is_some() => {
+                if let Some(all) = r.d.limit_all() {
+                    r.out.push(' ');
+                    r.out.push_str(all);
+                }
+            }
+            None => {}
+        }
+        if let Some(n) = self.offset {
+            r.out.push_str(" OFFSET ");
+            r.value(as_param(n));
+        }
+    }
+}
+
+/// `INSERT INTO t (every column) VALUES (..), (..)`: `rows` rows of placeholders.
+#[derive(Clone, Copy, Debug)]
+pub struct Insert {
+    /// The table.
+    pub meta: &'static ModelMeta,
+    /// How many rows.
+    pub rows: usize,
+}
+
+impl Insert {
+    /// The SQL text (every value a placeholder the caller binds).
+    pub fn render(&self, d: &dyn Dialect) -> Sql {
+        let n = self.meta.columns.len();
+        let mut r = Renderer::new(d, self.meta);
+        r.out.reserve(self.rows * (n * 4 + 4));
+        r.out.push_str("INSERT INTO ");
+        r.table();
+        r.out.push_str(" (");
+        r.columns(0..n);
+        r.out.push_str(") VALUES ");
+        for row in 0..self.rows {
+            if row > 0 {
+                r.out.push_str(", ");
+            }
+            r.out.push('(');
+            for c in 0..n {
+                if c > 0 {
+                    r.out.push_str(", ");
+                }
+                r.placeholder();
+            }
+            r.out.push(')');
+        }
+        r.finish()
+    }
+}
+
+/// `UPDATE t SET c1 = ?, .. WHERE key = ?`.
+#[derive(Clone, Copy, Debug)]
+pub struct Update<'a> {
+    /// The table.
+    pub meta: &'static ModelMeta,
+    /// The columns set, in the order they are bound (then the key).
+    pub columns: &'a [usize],
+}
+
+impl Update<'_> {
+    /// The SQL text (every value a placeholder the caller binds).
+    pub fn render(&self, d: &dyn Dialect) -> Sql {
+        let mut r = Renderer::new(d, self.meta);
+        r.out.push_str("UPDATE ");
+        r.table();
+        r.out.push_str(" SET ");
+        for (i, &c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                r.out.push_str(", ");
+            }
+            r.column(c);
+            r.out.push_str(" = ");
+            r.placeholder();
+        }
+        r.filter(Some(&Expr::eq_param(self.meta.key)));
+        r.finish()
+    }
+}
+
+/// `DELETE FROM t WHERE ..`.
+#[derive(Clone, Debug)]
+pub struct Delete {
+    /// The table.
+    pub meta: &'static ModelMeta,
+    /// Which rows.
+    pub filter: Expr,
+}
+
+impl Delete {
+    /// The rows whose `column` is one of `n` values the caller binds.
+    pub fn where_in(meta: &'static ModelMeta, column: usize, n: usize) -> Delete {
+        Delete {
+            meta,
+            filter: Expr::in_params(column, n),
+        }
+    }
+
+    /// The SQL text and its parameters.
+    pub fn render(&self, d: &dyn Dialect) -> Sql {
+        let mut r = Renderer::new(d, self.meta);
+        r.out.push_str("DELETE FROM ");
+        r.table();
+        r.filter(Some(&self.filter));
+        r.finish()
+    }
+}
