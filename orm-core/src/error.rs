@@ -256,13 +256,25 @@ pub enum Error {
         /// One line per difference.
         differences: Vec<String>,
     },
-    /// A filter named a column the model does not have.
-    #[error("`{model}` has no column or field named `{column}`")]
-    UnknownColumn {
+    /// [`Query::one`](crate::query::Query::one) found no row, or more than one.
+    #[error("expected exactly one `{model}` row, found {}; use `first()` to take the first row if there may be several or none", if *found == 0 { "none" } else { "more than one" })]
+    NotOne {
         /// The model.
         model: &'static str,
-        /// The name that was asked for.
-        column: String,
+        /// How many rows were found (0, or 2 for more than one).
+        found: usize,
+    },
+    /// The rows of a raw SQL query lack a column of the model they become.
+    #[error("the rows of the raw query have no column `{column}` for `{model}.{field}`; select every column of the model (`SELECT * FROM ..`, or name each one)\n  sql: {sql}")]
+    RawColumnMissing {
+        /// The model.
+        model: &'static str,
+        /// The field.
+        field: &'static str,
+        /// The column it is read from.
+        column: &'static str,
+        /// The query.
+        sql: String,
     },
     /// A column read from the database does not fit the field's type.
     #[error("cannot read `{model}.{field}`: {message}")]

@@ -52,6 +52,7 @@ pub mod id;
 pub mod model;
 #[cfg(feature = "pool")]
 pub mod pool;
+pub mod query;
 pub mod schema;
 pub mod session;
 pub mod sql;
@@ -65,6 +66,7 @@ pub use id::{Handle, HasMany, HasOne, Id};
 pub use model::{
     Cascade, ColumnMeta, KeyKind, Model, ModelMeta, ModelSet, OnDelete, RelationKind, RelationMeta,
 };
+pub use query::{Column, Cursor, Eager, Filter, OrderBy, Query};
 pub use session::{BelongsTo, HasManyRel, HasOneRel, Relationship, Session};
 pub use value::{ColumnType, ConversionError, IntoValue, SqlType, Value, ValueRef};
 
@@ -90,6 +92,7 @@ pub use orm_derive::Model;
 
 /// What a model file needs: `use orm_core::prelude::*;`.
 pub mod prelude {
+    pub use crate::query::Filter;
     pub use crate::{Handle, HasMany, HasOne, Id, Model, Result, Session};
 }
 
@@ -102,6 +105,7 @@ pub mod __private {
         Cascade, ColumnMeta, KeyKind, KeyType, Model, ModelMeta, OnDelete, RelationKind,
         RelationMeta, RowReader,
     };
+    pub use crate::query::Column;
     pub use crate::session::store::new_store;
     pub use crate::session::{BelongsTo, HasManyRel, HasOneRel};
     pub use crate::value::{ColumnType, SqlType, ValueRef};

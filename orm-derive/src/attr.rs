@@ -75,6 +75,8 @@ pub struct FieldAttrs<'a> {
     pub unique: bool,
     /// `#[column(index)]`.
     pub index: bool,
+    /// `#[column(const_name = "..")]`: the name of the typed column constant.
+    pub const_name: Option<syn::Ident>,
     /// `#[column(..)]`, for spans.
     pub column: Option<&'a Attribute>,
     /// `#[belongs_to(..)]`.
@@ -232,9 +234,18 @@ pub fn field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> FieldAttrs<'a> 
                     out.unique = true;
                 } else if meta.path.is_ident("index") {
                     out.index = true;
+                } else if meta.path.is_ident("const_name") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    let ident = syn::parse_str::<syn::Ident>(&lit.value()).map_err(|_| {
+                        syn::Error::new(
+                            lit.span(),
+                            "`const_name` must be a Rust identifier (the name of the typed column constant)",
+                        )
+                    })?;
+                    out.const_name = Some(syn::Ident::new(&ident.to_string(), lit.span()));
                 } else {
                     return Err(meta.error(
-                        "unknown `column` attribute; expected `name = \"...\"`, `unique` or `index`",
+                        "unknown `column` attribute; expected `name = \"...\"`, `unique`, `index` or `const_name = \"...\"`",
                     ));
                 }
                 Ok(())

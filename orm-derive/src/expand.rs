@@ -1,5 +1,6 @@
 //! Parse, check, then emit: the entry of the expansion and the pieces every stage shares.
 
+mod column;
 mod constructor;
 mod meta;
 mod model;
@@ -33,10 +34,12 @@ fn try_expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let meta = meta::expand(&model);
     let model_impl = model::expand(&model, &meta);
     let relations = relation::expand(&model);
+    let columns = column::expand(&model, &meta);
     let constructor = constructor::expand(&model);
     Ok(wrap_in_const(quote! {
         #model_impl
         #relations
+        #columns
         #constructor
     }))
 }

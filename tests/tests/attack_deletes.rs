@@ -711,7 +711,8 @@ backend_tests! {
         assert_eq!(db.get::<Author>(Id::new(1))?, None);
         assert_eq!(logged(&mut db, "SELECT").len(), 1);
         assert!(db.all::<Post>()?.is_empty());
-        assert!(db.filter_eq::<Comment>("post_id", 1i64)?.is_empty());
+        let of_ann = Comment::post.eq(Id::<Post>::new(1));
+        assert!(db.query::<Comment>().filter(of_ann).all()?.is_empty());
         db.rollback()?;
         assert!(db.contains(ann));
         assert_eq!(db.get::<Author>(Id::new(1))?, Some(ann));

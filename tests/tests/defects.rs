@@ -89,7 +89,9 @@ backend_tests! {
         assert!(matches!(e, orm_core::Error::Database { .. }), "{e}");
         assert!(e.to_string().contains("nickname"), "{e}");
         let e = db
-            .filter_eq::<Person>("nickname", "nickname")
+            .query::<Person>()
+            .filter(Person::nickname.eq("nickname"))
+            .all()
             .expect_err("the table has no nickname column");
         assert!(e.to_string().contains("nickname"), "{e}");
         Ok(())

@@ -24,23 +24,15 @@ backend_tests! {
         let ann = db.get::<User>(1)?.expect("user 1");
         assert_eq!(db[ann].name, "Ann");
         assert!(db.get::<User>(99)?.is_none());
-        let anns = db.filter_eq::<Product>("user_id", 1i64)?;
+        let of_ann = Product::user.eq(orm_core::Id::<User>::new(1));
+        let anns = db.query::<Product>().filter(of_ann).all()?;
         let names: Vec<&str> = anns.iter().map(|&p| db[p].name.as_str()).collect();
         assert_eq!(names, ["apple", "pear"]);
-        // The field name works as well as the column name.
-        assert_eq!(db.filter_eq::<Product>("user", 2i64)?.len(), 1);
-        assert_eq!(db.filter_eq::<Product>("name", "plum")?.len(), 1);
-        let err = db.filter_eq::<Product>("colour", "red").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                orm_core::Error::UnknownColumn {
-                    model: "Product",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        // A handle works as well as an id.
+        let bob = db.get::<User>(2)?.expect("user 2");
+        assert_eq!(db.query::<Product>().filter(Product::user.eq(bob)).count()?, 1);
+        let plums = db.query::<Product>().filter(Product::name.eq("plum"));
+        assert_eq!(plums.all()?.len(), 1);
         Ok(())
     }
 
@@ -58,7 +50,7 @@ backend_tests! {
             "loading again must not overwrite the edit"
         );
         // A row loaded through a filter is the same object too.
-        let apple = db.filter_eq::<Product>("name", "apple")?[0];
+        let apple = db.query::<Product>().filter(Product::name.eq("apple")).one()?;
         assert_eq!(db.get::<Product>(db[apple].id)?, Some(apple));
         db.commit()?;
         assert_eq!(

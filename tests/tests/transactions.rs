@@ -16,7 +16,8 @@ backend_tests! {
         let mut db = t.session();
         db.add(User::new("kept"));
         db.flush()?;
-        let r = db.filter_eq::<Everything>("a_bytes", "text");
+        let sql = t.sql("SELECT * FROM everything WHERE a_bytes = ?1");
+        let r = db.query_sql::<Everything>(&sql, &[&"text"]);
         if t.backend() == Backend::Postgres {
             assert!(r.is_err());
         }
@@ -32,7 +33,8 @@ backend_tests! {
         let mut db = t.session();
         db.add(User::new("kept"));
         db.flush()?;
-        let r = db.filter_eq::<Everything>("a_i16", 100_000i64);
+        let sql = t.sql("SELECT * FROM everything WHERE a_i16 = ?1");
+        let r = db.query_sql::<Everything>(&sql, &[&100_000i64]);
         if t.backend() == Backend::Postgres {
             assert!(r.is_err());
         }

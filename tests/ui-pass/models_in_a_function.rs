@@ -1,5 +1,5 @@
 // Models can be declared inside a function body, with `Self` in their types, and fields may
-// be named like methods the user writes.
+// be named like methods the user writes (the typed column constant then takes another name).
 
 use orm_core::prelude::*;
 
@@ -8,6 +8,7 @@ fn main() -> orm_core::Result<()> {
     struct Folder {
         #[key]
         id: Id<Self>,
+        #[column(const_name = "name_column")]
         name: String,
         #[belongs_to(back_populates = "subfolders")]
         parent: Option<Id<Self>>,
@@ -27,6 +28,8 @@ fn main() -> orm_core::Result<()> {
     let sub = db.add(Folder::new("sub", db[root].id));
     db.commit()?;
     assert_eq!(db[sub].name(), "sub");
+    let found = db.query::<Folder>().filter(Folder::name_column.eq("sub")).one()?;
+    assert_eq!(found, sub);
     assert_eq!(db[root].subfolders, [sub]);
     Ok(())
 }

@@ -221,6 +221,9 @@ impl RawRow for postgres::Row {
             ref other => Err(format!("column type {other} is not supported")),
         }
     }
+    fn column_names(&self) -> Vec<&str> {
+        self.columns().iter().map(|c| c.name()).collect()
+    }
 }
 
 impl Connection for PostgresConnection {

@@ -155,6 +155,9 @@ impl RawRow for rusqlite::Row<'_> {
             SqliteRef::Blob(b) => ValueRef::Blob(b),
         })
     }
+    fn column_names(&self) -> Vec<&str> {
+        self.as_ref().column_names().collect()
+    }
 }
 
 impl Connection for SqliteConnection {

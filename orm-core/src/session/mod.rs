@@ -8,13 +8,13 @@ use crate::backend::{Conn, Connection, LoggedStatement, SqlKey, SqliteConnection
 use crate::error::{Error, Result};
 use crate::id::{Handle, Id, RawId};
 use crate::model::{KeyKind, KeyRef, KeyType, Model, ModelMeta, ModelSet, RelationKind};
-use crate::value::{IntoValue, SqlType, ValueRef};
+use crate::value::{SqlType, ValueRef};
 use rustc_hash::FxHashMap as HashMap;
 use std::any::TypeId;
 use std::sync::atomic::{AtomicU32, Ordering};
 use store::{AnyStore, KeyValue, State, Store};
 
-pub use relation::{BelongsTo, HasManyRel, HasOneRel, Relationship};
+pub use relation::{BelongsTo, Children, HasManyRel, HasOneRel, Parent, Relationship};
 
 static NEXT_SESSION: AtomicU32 = AtomicU32::new(1);
 
@@ -68,6 +68,8 @@ pub struct Session {
     pub(crate) unlinked: Vec<(usize, u32, usize)>,
     /// For each store and relation, the other end resolved once.
     pub(crate) links: Vec<Vec<relation::Link>>,
+    /// Whether queries flush pending changes before they read.
+    pub(crate) autoflush: bool,
 }
 
 impl Session {
@@ -111,6 +113,7 @@ impl Session {
             pending_children: HashMap::default(),
             unlinked: Vec::new(),
             links: Vec::new(),
+            autoflush: true,
         }
     }
 
@@ -503,27 +506,6 @@ impl Session {
             crate::sql::Select::new(T::META).by_key().render(d).text
         });
         self.load_rows::<T>(&sql, &[])
-    }
-
-    /// The rows whose column (SQL name or field name) equals `value`, in key order.
-    pub fn filter_eq<T: Model>(
-        &mut self,
-        column: &str,
-        value: impl IntoValue,
-    ) -> Result<Vec<Handle<T>>> {
-        let meta = T::META;
-        let c = meta
-            .column_index(column)
-            .ok_or_else(|| Error::UnknownColumn {
-                model: meta.name,
-                column: column.to_owned(),
-            })?;
-        let value = value.into_value();
-        let sql = self.conn.sql(meta, SqlKey::Select(Some(c)), |d| {
-            let select = crate::sql::Select::new(meta).filter(crate::sql::Expr::eq_param(c));
-            select.by_key().render(d).text
-        });
-        self.load_rows::<T>(&sql, &[value.as_ref()])
     }
 
     /// The one path from rows to objects: runs a `SELECT` of every column of the model of

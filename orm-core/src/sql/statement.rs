@@ -8,16 +8,29 @@ use crate::model::ModelMeta;
 use crate::value::Value;
 
 /// An operand of a condition.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Arg {
     /// A value, bound as a parameter.
     Value(Value),
-    /// A key of a row (pending or stored): the session turns a pending key into the key the
-    /// flush stored before it runs the statement.
-    Id(RawId),
+    /// A key of a row of a model (pending or stored): the session turns a pending key into
+    /// the key the flush stored before it runs the statement.
+    Id(RawId, &'static ModelMeta),
     /// A placeholder whose value the caller binds, in order (statements whose text is kept
     /// and run many times). A statement uses either these or values, not both.
     Param,
+}
+
+impl Arg {
+    /// The value bound for it: a stored id's key; `NULL` for an id still pending or unset
+    /// (the session resolves pending ids before it renders: one left names no row) and for
+    /// a placeholder.
+    pub fn into_value(self) -> Value {
+        match self {
+            Arg::Value(v) => v,
+            Arg::Id(RawId::Stored(k), _) => Value::I64(k),
+            Arg::Id(..) | Arg::Param => Value::Null,
+        }
+    }
 }
 
 /// A comparison.
@@ -54,7 +67,7 @@ impl Op {
 }
 
 /// A condition on the columns of one table (columns by index in [`ModelMeta::columns`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Expr {
     /// `column op arg`.
     Compare {
@@ -213,13 +226,8 @@ impl<'a> Renderer<'a> {
 
     fn arg(&mut self, a: &Arg) {
         self.placeholder();
-        match a {
-            Arg::Param => {}
-            Arg::Value(v) => self.params.push(v.clone()),
-            Arg::Id(RawId::Stored(k)) => self.params.push(Value::I64(*k)),
-            // The session resolves pending ids before it renders; an id that is still
-            // pending or unset names no row.
-            Arg::Id(_) => self.params.push(Value::Null),
+        if !matches!(a, Arg::Param) {
+            self.params.push(a.clone().into_value());
         }
     }
 

@@ -83,12 +83,31 @@ impl Session {
                 .map(|h| h.slot)
                 .collect();
         }
-        // The session's view wins: children moved away are left out, children moved here
-        // (or new ones) are added.
-        let points_here = |db: &Session, slot: u32| {
-            db.stores[ci].state(slot) != State::Discarded
-                && db.parent_slot(P::META, db.stores[ci].foreign_key(slot, inv))
-                    == Some((pi, parent.slot))
+        let session = self.id;
+        let children = self.fill_children(pi, parent.slot, rel, inv, ci, found);
+        Ok(children
+            .into_iter()
+            .map(|s| Handle::new(session, s))
+            .collect())
+    }
+
+    /// Fills the collection `rel` of parent `slot` (store `pi`) with the rows `found` for it
+    /// (store `ci`, key `inv`) as the session sees them: children the session moved away are
+    /// left out, and new or changed children that now point at the parent are added. The
+    /// children, in order.
+    pub(crate) fn fill_children(
+        &mut self,
+        pi: usize,
+        slot: u32,
+        rel: usize,
+        inv: usize,
+        ci: usize,
+        found: Vec<u32>,
+    ) -> Vec<u32> {
+        let pmeta = self.stores[pi].meta();
+        let points_here = |db: &Session, child: u32| {
+            db.stores[ci].state(child) != State::Discarded
+                && db.parent_slot(pmeta, db.stores[ci].foreign_key(child, inv)) == Some((pi, slot))
         };
         let mut children: Vec<u32> = found
             .into_iter()
@@ -96,26 +115,23 @@ impl Session {
             .collect();
         let mut seen: rustc_hash::FxHashSet<u32> = children.iter().copied().collect();
         let ids = [
-            key,
+            self.stores[pi].key_id(slot),
             RawId::Pending {
                 session: self.id,
-                slot: parent.slot,
+                slot,
             },
         ];
-        for slot in self.pending_children(ci, inv, &ids) {
-            if !seen.contains(&slot) && points_here(self, slot) {
-                seen.insert(slot);
-                children.push(slot);
+        for child in self.pending_children(ci, inv, &ids) {
+            if !seen.contains(&child) && points_here(self, child) {
+                seen.insert(child);
+                children.push(child);
             }
         }
         let session = self.id;
-        if let Some(c) = self.stores[pi].collection_mut(parent.slot, rel) {
+        if let Some(c) = self.stores[pi].collection_mut(slot, rel) {
             c.set_slots(session, &children);
         }
-        Ok(children
-            .into_iter()
-            .map(|s| Handle::new(session, s))
-            .collect())
+        children
     }
 }
 

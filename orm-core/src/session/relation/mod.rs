@@ -27,13 +27,13 @@ pub trait Relationship<M: Model>: Copy {
 
 /// The `#[belongs_to]` field of `C` pointing at a `P`, e.g. `Product::user`.
 pub struct BelongsTo<C, P> {
-    rel: usize,
+    pub(crate) rel: usize,
     _m: PhantomData<fn() -> (C, P)>,
 }
 
 /// The `#[has_many]` field of `P` holding its `C`s, e.g. `User::products`.
 pub struct HasManyRel<P, C> {
-    rel: usize,
+    pub(crate) rel: usize,
     _m: PhantomData<fn() -> (P, C)>,
 }
 
@@ -63,7 +63,7 @@ macro_rules! descriptor_impls {
 }
 /// The `#[has_one]` field of `P` holding its `C`, e.g. `User::profile`.
 pub struct HasOneRel<P, C> {
-    rel: usize,
+    pub(crate) rel: usize,
     _m: PhantomData<fn() -> (P, C)>,
 }
 
@@ -73,6 +73,12 @@ descriptor_impls!(HasOneRel);
 
 /// A parent to set on a child: a handle, an id (pending or stored), or `None`.
 pub struct Parent<P>(RawId, PhantomData<fn() -> P>);
+
+impl<P> Parent<P> {
+    pub(crate) fn raw(&self) -> RawId {
+        self.0
+    }
+}
 
 impl<P> From<Handle<P>> for Parent<P> {
     fn from(h: Handle<P>) -> Self {

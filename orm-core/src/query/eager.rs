@@ -1,0 +1,238 @@
+//! Eager loading: the relationships of the rows a query found, one `SELECT .. IN` per
+//! relationship and level (chunked under the parameter limit), matched through the identity
+//! map so that no row becomes two objects.
+
+use crate::error::{Error, Result};
+use crate::id::RawId;
+use crate::model::RelationKind;
+use crate::session::{BelongsTo, HasManyRel, HasOneRel, Session};
+use crate::sql::{Expr, Order, Select};
+use crate::value::ValueRef;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::marker::PhantomData;
+
+/// A relationship of `M` (to `T`s) to load with a query, with the relationships of the `T`s
+/// to load in turn: `Author::posts.with(Post::comments)`. Any relationship descriptor
+/// (`Author::posts`, `Post::author`, `User::profile`) is one.
+pub struct Eager<M, T> {
+    pub(crate) node: Node,
+    _m: PhantomData<fn() -> (M, T)>,
+}
+
+/// A relationship to load, by index in the model's relations, and what to load below it.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    rel: usize,
+    nested: Vec<Node>,
+}
+
+impl<M, T> Eager<M, T> {
+    fn new(rel: usize) -> Self {
+        Eager {
+            node: Node {
+                rel,
+                nested: Vec::new(),
+            },
+            _m: PhantomData,
+        }
+    }
+
+    /// Also loads a relationship of the `T`s this one loads.
+    pub fn with<U>(mut self, nested: impl Into<Eager<T, U>>) -> Eager<M, T> {
+        self.node.nested.push(nested.into().node);
+        self
+    }
+}
+
+macro_rules! descriptor {
+    ($ty:ident, $m:ident, $t:ident) => {
+        impl<$m, $t> From<$ty<$m, $t>> for Eager<$m, $t> {
+            fn from(d: $ty<$m, $t>) -> Self {
+                Eager::new(d.rel)
+            }
+        }
+        impl<$m, $t> $ty<$m, $t> {
+            /// This relationship, to load with a query, and a relationship of what it loads.
+            pub fn with<U>(self, nested: impl Into<Eager<$t, U>>) -> Eager<$m, $t> {
+                Eager::from(self).with(nested)
+            }
+        }
+    };
+}
+descriptor!(BelongsTo, C, P);
+descriptor!(HasManyRel, P, C);
+descriptor!(HasOneRel, P, C);
+
+/// Loads relationship `node` of the objects in `slots` of store `si`, then its nested ones.
+pub(crate) fn load(db: &mut Session, si: usize, slots: &[u32], node: &Node) -> Result<()> {
+    let meta = db.stores[si].meta();
+    let rel = &meta.relations[node.rel];
+    let ti = db.store_index_or_create((rel.target)());
+    let found = match rel.kind {
+        RelationKind::BelongsTo { .. } => parents(db, si, slots, node.rel, ti)?,
+        RelationKind::HasMany | RelationKind::HasOne => children(db, si, slots, node.rel, ti)?,
+    };
+    for n in &node.nested {
+        load(db, ti, &found, n)?;
+    }
+    Ok(())
+}
+
+/// The parents (store `ti`) that relation `rel` of these children points at: those the
+/// session holds, and the others read with `SELECT .. WHERE key IN (..)`.
+fn parents(db: &mut Session, si: usize, slots: &[u32], rel: usize, ti: usize) -> Result<Vec<u32>> {
+    let target = db.stores[ti].meta();
+    let mut out = Vec::new();
+    let mut seen = FxHashSet::default();
+    let mut missing = Vec::new();
+    let mut asked = FxHashSet::default();
+    for &slot in slots {
+        let id = db.stores[si].foreign_key(slot, rel);
+        match db.parent_slot(target, id) {
+            Some((_, p)) => {
+                if seen.insert(p) {
+                    out.push(p);
+                }
+            }
+            None => {
+                if let RawId::Stored(k) = id {
+                    if asked.insert(k) {
+                        missing.push(k);
+                    }
+                }
+            }
+        }
+    }
+    for p in read_in(db, ti, target.key, &missing, false)? {
+        if seen.insert(p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// The children (store `ci`) of these parents (store `pi`) through has-many or has-one
+/// `rel`: collections not loaded yet are read with one `SELECT .. WHERE fk IN (..)` and
+/// filled as a lazy load would fill them; the children of every parent are returned.
+fn children(db: &mut Session, pi: usize, slots: &[u32], rel: usize, ci: usize) -> Result<Vec<u32>> {
+    let pmeta = db.stores[pi].meta();
+    let cmeta = db.stores[ci].meta();
+    let inv = db.links[pi][rel]
+        .inverse
+        .filter(|&i| matches!(cmeta.relations[i].kind, RelationKind::BelongsTo { .. }))
+        .ok_or_else(|| Error::Relationship {
+            model: pmeta.name,
+            field: pmeta.relations[rel].field,
+            message: format!(
+                "`back_populates` must name the `#[belongs_to]` field of `{}` that points back",
+                cmeta.name
+            ),
+        })?;
+    let RelationKind::BelongsTo { column, .. } = cmeta.relations[inv].kind else {
+        unreachable!("checked above")
+    };
+    db.settle(ci);
+    let unloaded: Vec<u32> = slots
+        .iter()
+        .copied()
+        .filter(|&p| {
+            db.stores[pi]
+                .collection(p, rel)
+                .is_some_and(|c| c.slots().is_none())
+        })
+        .collect();
+    let keys: Vec<i64> = unloaded
+        .iter()
+        .filter_map(|&p| match db.stores[pi].key_id(p) {
+            RawId::Stored(k) => Some(k),
+            _ => None,
+        })
+        .collect();
+    let mut by_parent: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for c in read_in(db, ci, column, &keys, true)? {
+        let fk = db.stores[ci].foreign_key(c, inv);
+        if let Some((ppi, p)) = db.parent_slot(pmeta, fk) {
+            if ppi == pi {
+                by_parent.entry(p).or_default().push(c);
+            }
+        }
+    }
+    for p in unloaded {
+        let rows = by_parent.remove(&p).unwrap_or_default();
+        db.fill_children(pi, p, rel, inv, ci, rows);
+    }
+    let mut out = Vec::new();
+    for &p in slots {
+        if let Some(cs) = db.stores[pi].collection(p, rel).and_then(|c| c.slots()) {
+            out.extend(cs);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the rows of store `si` whose `column` is one of `keys`, in chunks of an `IN` list
+/// under the dialect's parameter limit (sized so that a model has few statement shapes),
+/// ordered by that column, then key, if `ordered`; their slots.
+fn read_in(
+    db: &mut Session,
+    si: usize,
+    column: usize,
+    keys: &[i64],
+    ordered: bool,
+) -> Result<Vec<u32>> {
+    let meta = db.stores[si].meta();
+    let chunk = in_chunk(db.conn.dialect().max_params());
+    let mut out = Vec::new();
+    for keys in keys.chunks(chunk) {
+        let n = in_list_len(keys.len());
+        let mut select = Select::new(meta).filter(Expr::in_params(column, n));
+        if ordered {
+            select.order_by = [column, meta.key]
+                .map(|column| Order {
+                    column,
+                    descending: false,
+                })
+                .to_vec();
+        }
+        let sql = select.render(db.conn.dialect()).text;
+        let last = keys[keys.len() - 1];
+        let params: Vec<ValueRef<'_>> = (0..n)
+            .map(|i| ValueRef::I64(keys.get(i).copied().unwrap_or(last)))
+            .collect();
+        out.extend(db.load_slots(si, &sql, &params)?);
+    }
+    Ok(out)
+}
+
+/// The most keys in one `IN` list: the largest power of two the dialect can bind.
+fn in_chunk(max_params: usize) -> usize {
+    1 << (usize::BITS - 1 - max_params.max(1).leading_zeros())
+}
+
+/// How many placeholders an `IN` list of `n` keys gets (the last key repeated): a power of
+/// two up to 1,024, then a multiple of 1,024, so that a model has a few dozen statement
+/// shapes and at most a tenth of the keys is repeated past that.
+pub(crate) fn in_list_len(n: usize) -> usize {
+    if n <= 1024 {
+        n.next_power_of_two()
+    } else {
+        n.div_ceil(1024) * 1024
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_lists_have_few_shapes_and_fit() {
+        assert_eq!(in_chunk(32766), 16384);
+        assert_eq!(in_chunk(65535), 32768);
+        assert_eq!(in_list_len(1), 1);
+        assert_eq!(in_list_len(3), 4);
+        assert_eq!(in_list_len(1000), 1024);
+        assert_eq!(in_list_len(1025), 2048);
+        assert_eq!(in_list_len(10_000), 10_240);
+        assert_eq!(in_list_len(16384), 16384);
+    }
+}
