@@ -1,7 +1,7 @@
 //! The SQL text of each statement, without a database.
 
 use orm_core::sql::{self, Postgres, Sqlite};
-use orm_core::Model;
+use orm_core::{Filter, Model, Value};
 use orm_tests::*;
 
 #[test]
@@ -131,4 +131,75 @@ fn postgres_adds_references_to_later_tables_afterwards() {
     // SQLite checks references only when rows are written, so they all stay inline.
     assert!(sql::create_table(&Sqlite, Team::META, &[]).contains("REFERENCES \"member\""));
     assert!(sql::add_foreign_keys(&Sqlite, Team::META, &[]).is_empty());
+}
+
+#[test]
+fn queries_render_filters_order_limits_and_locks() {
+    use sql::{Columns, Select};
+    let filter = Product::name.eq("x").or(!Product::user.is_null());
+    let mut select = Select::new(Product::META).filter(filter.into_expr());
+    select.order_by = vec![Product::name.desc().into_order()];
+    select.limit = Some(10);
+    select.offset = Some(20);
+    let s = select.render(&Sqlite);
+    assert_eq!(
+        s.text,
+        "SELECT \"id\", \"name\", \"user_id\" FROM \"product\" WHERE (\"name\" = ?1) OR \
+         (NOT (\"user_id\" IS NULL)) ORDER BY \"name\" DESC LIMIT ?2 OFFSET ?3"
+    );
+    assert_eq!(
+        s.params,
+        [Value::Text("x".into()), Value::I64(10), Value::I64(20)]
+    );
+    // An offset alone: SQLite needs a LIMIT before it, PostgreSQL does not.
+    let offset_only = Select {
+        limit: None,
+        ..select.clone()
+    };
+    assert!(offset_only
+        .render(&Sqlite)
+        .text
+        .ends_with("LIMIT -1 OFFSET ?2"));
+    assert!(offset_only
+        .render(&Postgres)
+        .text
+        .ends_with("DESC OFFSET $2"));
+    // A count with a limit counts the rows the limit keeps.
+    let count = Select {
+        columns: Columns::Count,
+        order_by: Vec::new(),
+        ..select.clone()
+    };
+    assert_eq!(
+        count.render(&Postgres).text,
+        "SELECT count(*) FROM (SELECT 1 FROM \"product\" WHERE (\"name\" = $1) OR \
+         (NOT (\"user_id\" IS NULL)) LIMIT $2 OFFSET $3) AS q"
+    );
+    let exists = Select {
+        columns: Columns::Exists,
+        filter: None,
+        order_by: Vec::new(),
+        limit: None,
+        offset: None,
+        ..select.clone()
+    };
+    assert_eq!(
+        exists.render(&Sqlite).text,
+        "SELECT 1 FROM \"product\" LIMIT ?1"
+    );
+    let locked = Select {
+        for_update: true,
+        ..exists
+    };
+    assert!(locked
+        .render(&Postgres)
+        .text
+        .ends_with("LIMIT $1 FOR UPDATE"));
+    assert!(!locked.render(&Sqlite).text.contains("FOR UPDATE"));
+    // Empty lists: no row for IN (), every row for an empty AND.
+    let empty = Product::name.is_in(Vec::<String>::new()) | Filter::all([]);
+    let s = Select::new(Product::META)
+        .filter(empty.into_expr())
+        .render(&Sqlite);
+    assert!(s.text.ends_with("WHERE (1 = 0) OR (1 = 1)"), "{}", s.text);
 }

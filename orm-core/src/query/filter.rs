@@ -136,6 +136,11 @@ impl<M> Filter<M> {
         }
     }
 
+    /// The condition as the statement representation holds it.
+    pub fn into_expr(self) -> Expr {
+        self.expr
+    }
+
     /// Both conditions hold.
     pub fn and(self, other: Filter<M>) -> Filter<M> {
         Filter::all([self, other])
@@ -195,6 +200,11 @@ impl<M> OrderBy<M> {
             order: Order { column, descending },
             _m: PhantomData,
         }
+    }
+
+    /// The key as the statement representation holds it.
+    pub fn into_order(self) -> Order {
+        self.order
     }
 }
 
