@@ -3,7 +3,7 @@
 //! `cargo bench --bench workloads` runs every workload 15 times and prints medians;
 //! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does;
 //! `-- --profile w1 orm [n]` runs one side of one workload (n times), for callgrind or perf;
-//! `-- --w6` runs W6 alone. With
+//! `-- --w6` runs W6 alone, `-- --reads` W2 and W8 alone. With
 //! `ORM_TEST_POSTGRES_URL` set, W1-W4 also run on PostgreSQL against the `postgres` crate.
 //!
 //! Both sides use a database file in a fresh temporary directory, WAL, synchronous=NORMAL and
@@ -199,7 +199,7 @@ fn w1_orm_on(t: TempDb, users: usize) -> Duration {
     time
 }
 
-// ----- W2: load everything --------------------------------------------------------------------
+// ----- W2: load every user with their products -------------------------------------------------
 
 struct RawUser {
     id: i64,
@@ -232,10 +232,32 @@ fn raw_products(c: &rusqlite::Connection) -> Vec<RawProduct> {
         .unwrap()
 }
 
+/// Each user with their products, grouped by hand as a user of the driver would (both
+/// databases): what W2's raw side builds.
+fn group<P>(
+    users: Vec<RawUser>,
+    products: Vec<P>,
+    parent: impl Fn(&P) -> i64,
+) -> Vec<(RawUser, Vec<P>)> {
+    let at: std::collections::HashMap<i64, usize> =
+        users.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
+    let mut out: Vec<(RawUser, Vec<P>)> = users.into_iter().map(|u| (u, Vec::new())).collect();
+    for p in products {
+        if let Some(&i) = at.get(&parent(&p)) {
+            out[i].1.push(p);
+        }
+    }
+    out
+}
+
 /// What W2's raw side read, on either database.
-fn check_raw_load(users: &[RawUser], products: &[RawProduct]) {
-    assert_eq!(users.len(), USERS);
-    assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
+fn check_raw_load(loaded: &[(RawUser, Vec<RawProduct>)]) {
+    assert_eq!(loaded.len(), USERS);
+    assert!(loaded.iter().all(|(_, p)| p.len() == PRODUCTS_PER_USER));
+    let (users, products): (Vec<&RawUser>, Vec<&RawProduct>) = (
+        loaded.iter().map(|(u, _)| u).collect(),
+        loaded.iter().flat_map(|(_, p)| p).collect(),
+    );
     assert_eq!((users[7].id, users[7].name.as_str()), (8, "user 7"));
     assert_eq!(users[USERS - 1].id, USERS as i64);
     let last = &products[products.len() - 1];
@@ -249,8 +271,25 @@ fn check_raw_load(users: &[RawUser], products: &[RawProduct]) {
     );
 }
 
-fn w2_raw(t: &TempDb) -> Duration {
-    let c = raw_connection(&t.path);
+/// A connection kept from round to round, each round a fresh session on it: its prepared
+/// statements stay cached, as in a pool (the raw sides keep theirs too).
+struct Warm(Option<Box<dyn Connection>>);
+
+impl Warm {
+    fn new(conn: Box<dyn Connection>) -> Warm {
+        Warm(Some(conn))
+    }
+
+    /// Runs `f` on a fresh session; the session is dropped after the timing.
+    fn run(&mut self, f: impl FnOnce(&mut Session) -> Duration) -> Duration {
+        let mut db = Session::with_connection(self.0.take().expect("connection"));
+        let time = f(&mut db);
+        self.0 = Some(db.into_connection().expect("connection back"));
+        time
+    }
+}
+
+fn w2_raw(c: &rusqlite::Connection) -> Duration {
     let start = Instant::now();
     let users: Vec<RawUser> = c
         .prepare_cached(USERS_SQL)
@@ -264,26 +303,29 @@ fn w2_raw(t: &TempDb) -> Duration {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let products = raw_products(&c);
+    let loaded = group(users, raw_products(c), |p| p.user_id);
     let time = start.elapsed();
-    check_raw_load(&users, &products);
+    check_raw_load(&loaded);
     time
 }
 
-fn w2_orm(t: &TempDb) -> Duration {
-    orm_load(Session::open(&t.path).unwrap())
+fn w2_orm(t: &TempDb) -> Warm {
+    Warm::new(Box::new(SqliteConnection::open(&t.path).unwrap()))
 }
 
-/// W2 through the session, on either database: both queries timed, then the results checked.
-fn orm_load(mut db: Session) -> Duration {
+/// W2 through the session, on either database: the query with its eager load timed, then
+/// the results checked.
+fn orm_load(db: &mut Session) -> Duration {
     let start = Instant::now();
-    let users = db.all::<User>().unwrap();
-    let products = db.all::<Product>().unwrap();
+    let users = db.query::<User>().with(User::products).all().unwrap();
     let time = start.elapsed();
     assert_eq!(users.len(), USERS);
-    assert_eq!(products.len(), USERS * PRODUCTS_PER_USER);
+    assert!(users
+        .iter()
+        .all(|&u| db[u].products.len() == PRODUCTS_PER_USER));
     assert_eq!(db[users[7]].name, user_name(7));
-    let last = &db[products[products.len() - 1]];
+    let last = db[users[USERS - 1]].products.as_slice()[PRODUCTS_PER_USER - 1];
+    let last = &db[last];
     assert_eq!(last.id, (USERS * PRODUCTS_PER_USER) as i64);
     assert_eq!(last.user, USERS as i64);
     assert_eq!(last.name, product_name(USERS - 1, PRODUCTS_PER_USER - 1));
@@ -639,6 +681,8 @@ fn main() {
         let repeat: usize = args.get(i + 3).and_then(|r| r.parse().ok()).unwrap_or(1);
         let filled = TempDb::filled(USERS);
         let keys = random_keys();
+        let w8_db = TempDb::new();
+        w8::fill(&mut Session::open(&w8_db.path).unwrap());
         let mut time = Duration::ZERO;
         for _ in 0..repeat {
             time += match (workload, side) {
@@ -646,12 +690,14 @@ fn main() {
                 ("w1u", "raw") => w1_raw_on(TempDb::unindexed(), USERS),
                 ("w1u", _) => w1_orm_on(TempDb::unindexed(), USERS),
                 ("w1", _) => w1_orm(USERS),
-                ("w2", "raw") => w2_raw(&filled),
-                ("w2", _) => w2_orm(&filled),
+                ("w2", "raw") => w2_raw(&raw_connection(&filled.path)),
+                ("w2", _) => w2_orm(&filled).run(orm_load),
                 ("w3", "raw") => w3_raw(&filled, &keys),
                 ("w3", _) => w3_orm(&filled, &keys),
                 ("w4", "raw") => w4_raw(),
                 ("w4", _) => w4_orm(),
+                ("w8", "raw") => w8::raw(&raw_connection(&w8_db.path)),
+                ("w8", _) => w2_orm(&w8_db).run(w8::orm),
                 ("w6", "raw") => w6_raw(),
                 ("w6", "raw-rows") => w6_raw_per_row(),
                 ("w6", "raw-in") => w6_raw_in_lists(),
@@ -663,6 +709,10 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let rounds = if quick { 1 } else { 15 };
+    if args.iter().any(|a| a == "--reads") {
+        run_reads(rounds);
+        return;
+    }
     if args.iter().any(|a| a == "--w6") {
         // W6 alone, on both databases: `cargo bench --bench workloads -- --w6`.
         compare(
@@ -696,11 +746,12 @@ fn main() {
         || w1_orm_on(TempDb::unindexed(), USERS),
     );
     let filled = TempDb::filled(USERS);
+    let (c, mut warm) = (raw_connection(&filled.path), w2_orm(&filled));
     compare(
-        "W2 load all users and products",
+        "W2 load users with their products",
         rounds,
-        || w2_raw(&filled),
-        || w2_orm(&filled),
+        || w2_raw(&c),
+        || warm.run(orm_load),
     );
     let keys = random_keys();
     compare(
@@ -716,6 +767,7 @@ fn main() {
         w6_raw,
         w6_orm,
     );
+    run_w8(rounds);
 
     println!("\nL1: `load` of one user's products in a session holding every user and product");
     for scale in [1, 10] {
@@ -891,8 +943,7 @@ mod pg {
             .collect()
     }
 
-    pub fn w2_raw(t: &PgDb) -> Duration {
-        let mut c = t.raw();
+    pub fn w2_raw(c: &mut postgres::Client) -> Duration {
         let users_sql = c.prepare(USERS_SQL).unwrap();
         let products_sql = c.prepare(PRODUCTS_SQL).unwrap();
         let start = Instant::now();
@@ -905,14 +956,14 @@ mod pg {
                 name: r.get(1),
             })
             .collect();
-        let products = products(&mut c, &products_sql);
+        let loaded = group(users, products(c, &products_sql), |p| p.user_id);
         let time = start.elapsed();
-        check_raw_load(&users, &products);
+        check_raw_load(&loaded);
         time
     }
 
-    pub fn w2_orm(t: &PgDb) -> Duration {
-        orm_load(Session::connect(&t.url).unwrap())
+    pub fn w2_orm(t: &PgDb) -> Warm {
+        Warm::new(orm_core::backend::connect(&t.url).unwrap())
     }
 
     pub fn w3_raw(t: &PgDb, keys: &[i64]) -> Duration {
@@ -984,6 +1035,33 @@ mod pg {
         time
     }
 
+    /// W2 and W8 on the server at `admin`.
+    pub fn run_reads(admin: &str, rounds: usize) {
+        println!("\nPostgreSQL ({admin}), medians of {rounds} rounds");
+        let filled = PgDb::filled(admin, USERS);
+        let (mut c, mut warm) = (filled.raw(), w2_orm(&filled));
+        compare(
+            "W2 load users with their products",
+            rounds,
+            || w2_raw(&mut c),
+            || warm.run(orm_load),
+        );
+        run_w8(admin, rounds);
+    }
+
+    /// W8 on the server at `admin`.
+    fn run_w8(admin: &str, rounds: usize) {
+        let t = PgDb::new(admin);
+        w8::fill(&mut Session::connect(&t.url).unwrap());
+        let (mut c, mut warm) = (t.raw(), w2_orm(&t));
+        compare(
+            "W8 users > posts > comments, 2 levels",
+            rounds,
+            || w8::pg_raw(&mut c),
+            || warm.run(w8::orm),
+        );
+    }
+
     /// Runs W1-W4 on the server at `admin`.
     pub fn run(admin: &str, rounds: usize) {
         println!(
@@ -996,11 +1074,12 @@ mod pg {
             || w1_orm(admin),
         );
         let filled = PgDb::filled(admin, USERS);
+        let (mut c, mut warm) = (filled.raw(), w2_orm(&filled));
         compare(
-            "W2 load all users and products",
+            "W2 load users with their products",
             rounds,
-            || w2_raw(&filled),
-            || w2_orm(&filled),
+            || w2_raw(&mut c),
+            || warm.run(orm_load),
         );
         let keys = random_keys();
         compare(
@@ -1021,6 +1100,7 @@ mod pg {
             || w6_raw(admin),
             || w6_orm(admin),
         );
+        run_w8(admin, rounds);
     }
 
     fn check_deleted(t: &PgDb) {
@@ -1066,4 +1146,267 @@ mod pg {
         check_deleted(&t);
         time
     }
+}
+
+/// W8, the shape of Diesel's association benchmark: 100 users, each with 10 posts, each with
+/// 10 comments, loaded with both levels. The raw side reads the three tables with prepared
+/// statements and groups the rows by hand; the session runs one query with a nested eager
+/// load.
+mod w8 {
+    use super::*;
+
+    #[derive(Model, Debug)]
+    #[model(table = "w8_user")]
+    pub struct Member {
+        #[key]
+        id: Id<Member>,
+        name: String,
+        hair_color: Option<String>,
+        #[has_many(back_populates = "user")]
+        posts: HasMany<Article>,
+    }
+
+    #[derive(Model, Debug)]
+    #[model(table = "w8_post")]
+    pub struct Article {
+        #[key]
+        id: Id<Article>,
+        title: String,
+        body: Option<String>,
+        #[belongs_to(back_populates = "posts")]
+        user: Id<Member>,
+        #[has_many(back_populates = "post")]
+        comments: HasMany<Remark>,
+    }
+
+    #[derive(Model, Debug)]
+    #[model(table = "w8_comment")]
+    pub struct Remark {
+        #[key]
+        id: Id<Remark>,
+        text: String,
+        #[belongs_to(back_populates = "comments")]
+        post: Id<Article>,
+    }
+
+    pub const MEMBERS: usize = 100;
+    pub const POSTS: usize = 10;
+    pub const COMMENTS: usize = 10;
+
+    /// Creates the tables and fills them through a session.
+    pub fn fill(db: &mut Session) {
+        db.create_all::<(Member, Article, Remark)>().unwrap();
+        for u in 0..MEMBERS {
+            let hair = (u % 2 == 0).then(|| "black".to_owned());
+            let m = db.add(Member::new(format!("user {u}"), hair));
+            for p in 0..POSTS {
+                let a = db.add(Article::new(format!("post {u}.{p}"), None, m));
+                for c in 0..COMMENTS {
+                    db.add(Remark::new(format!("comment {u}.{p}.{c}"), a));
+                }
+            }
+        }
+        db.commit().unwrap();
+    }
+
+    pub const USERS_SQL: &str =
+        "SELECT \"id\", \"name\", \"hair_color\" FROM \"w8_user\" ORDER BY \"id\"";
+    pub const POSTS_SQL: &str =
+        "SELECT \"id\", \"title\", \"body\", \"user_id\" FROM \"w8_post\" ORDER BY \"id\"";
+    pub const COMMENTS_SQL: &str =
+        "SELECT \"id\", \"text\", \"post_id\" FROM \"w8_comment\" ORDER BY \"id\"";
+
+    pub struct RawPost {
+        pub id: i64,
+        pub title: String,
+        pub body: Option<String>,
+        pub user_id: i64,
+    }
+
+    pub struct RawComment {
+        pub id: i64,
+        pub text: String,
+        pub post_id: i64,
+    }
+
+    /// Users with their posts with their comments, grouped by hand.
+    pub type Tree = Vec<(RawUser, Vec<(RawPost, Vec<RawComment>)>)>;
+
+    pub fn tree(users: Vec<RawUser>, posts: Vec<RawPost>, comments: Vec<RawComment>) -> Tree {
+        let at: std::collections::HashMap<i64, usize> =
+            posts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        let mut posts: Vec<(RawPost, Vec<RawComment>)> =
+            posts.into_iter().map(|p| (p, Vec::new())).collect();
+        for c in comments {
+            if let Some(&i) = at.get(&c.post_id) {
+                posts[i].1.push(c);
+            }
+        }
+        group(users, posts, |(p, _)| p.user_id)
+    }
+
+    pub fn check_tree(tree: &Tree) {
+        assert_eq!(tree.len(), MEMBERS);
+        for (u, posts) in tree {
+            assert_eq!(posts.len(), POSTS);
+            for (p, comments) in posts {
+                assert_eq!(p.user_id, u.id);
+                assert!(p.body.is_none() && !p.title.is_empty());
+                assert_eq!(comments.len(), COMMENTS);
+                assert!(comments.iter().all(|c| c.post_id == p.id && c.id > 0));
+            }
+        }
+        let last = &tree[MEMBERS - 1].1[POSTS - 1].1[COMMENTS - 1];
+        assert_eq!(
+            last.text,
+            format!("comment {}.{}.{}", MEMBERS - 1, POSTS - 1, COMMENTS - 1)
+        );
+    }
+
+    pub fn raw(c: &rusqlite::Connection) -> Duration {
+        let start = Instant::now();
+        let users = c
+            .prepare_cached(USERS_SQL)
+            .unwrap()
+            .query_map([], |r| {
+                Ok(RawUser {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                })
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let posts = c
+            .prepare_cached(POSTS_SQL)
+            .unwrap()
+            .query_map([], |r| {
+                Ok(RawPost {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    body: r.get(2)?,
+                    user_id: r.get(3)?,
+                })
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let comments = c
+            .prepare_cached(COMMENTS_SQL)
+            .unwrap()
+            .query_map([], |r| {
+                Ok(RawComment {
+                    id: r.get(0)?,
+                    text: r.get(1)?,
+                    post_id: r.get(2)?,
+                })
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let tree = tree(users, posts, comments);
+        let time = start.elapsed();
+        check_tree(&tree);
+        time
+    }
+
+    /// The session's side, on either database: the query timed, then the objects checked.
+    pub fn orm(db: &mut Session) -> Duration {
+        let start = Instant::now();
+        let users = db
+            .query::<Member>()
+            .with(Member::posts.with(Article::comments))
+            .all()
+            .unwrap();
+        let time = start.elapsed();
+        assert_eq!(users.len(), MEMBERS);
+        for &u in &users {
+            assert_eq!(db[u].posts.len(), POSTS);
+            for &p in &db[u].posts {
+                assert_eq!(db[p].user, db[u].id);
+                assert_eq!(db[p].comments.len(), COMMENTS);
+            }
+        }
+        let last_post = db[users[MEMBERS - 1]].posts.as_slice()[POSTS - 1];
+        let last = db[last_post].comments.as_slice()[COMMENTS - 1];
+        assert_eq!(
+            db[last].text,
+            format!("comment {}.{}.{}", MEMBERS - 1, POSTS - 1, COMMENTS - 1)
+        );
+        assert!(db[users[0]].hair_color.is_some());
+        time
+    }
+
+    /// The raw side on PostgreSQL.
+    pub fn pg_raw(c: &mut postgres::Client) -> Duration {
+        let (u, p, k) = (
+            c.prepare(USERS_SQL).unwrap(),
+            c.prepare(POSTS_SQL).unwrap(),
+            c.prepare(COMMENTS_SQL).unwrap(),
+        );
+        let start = Instant::now();
+        let users = c
+            .query(&u, &[])
+            .unwrap()
+            .iter()
+            .map(|r| RawUser {
+                id: r.get(0),
+                name: r.get(1),
+            })
+            .collect();
+        let posts = c
+            .query(&p, &[])
+            .unwrap()
+            .iter()
+            .map(|r| RawPost {
+                id: r.get(0),
+                title: r.get(1),
+                body: r.get(2),
+                user_id: r.get(3),
+            })
+            .collect();
+        let comments = c
+            .query(&k, &[])
+            .unwrap()
+            .iter()
+            .map(|r| RawComment {
+                id: r.get(0),
+                text: r.get(1),
+                post_id: r.get(2),
+            })
+            .collect();
+        let tree = tree(users, posts, comments);
+        let time = start.elapsed();
+        check_tree(&tree);
+        time
+    }
+}
+
+/// The read workloads alone (W2 and W8, both databases): `-- --reads`.
+fn run_reads(rounds: usize) {
+    let filled = TempDb::filled(USERS);
+    let (c, mut warm) = (raw_connection(&filled.path), w2_orm(&filled));
+    compare(
+        "W2 load users with their products",
+        rounds,
+        || w2_raw(&c),
+        || warm.run(orm_load),
+    );
+    run_w8(rounds);
+    if let Ok(url) = std::env::var(POSTGRES_URL_VAR) {
+        pg::run_reads(&url, rounds);
+    }
+}
+
+/// W8 on SQLite.
+fn run_w8(rounds: usize) {
+    let t = TempDb::new();
+    w8::fill(&mut Session::open(&t.path).unwrap());
+    let (c, mut warm) = (raw_connection(&t.path), w2_orm(&t));
+    compare(
+        "W8 users > posts > comments, 2 levels",
+        rounds,
+        || w8::raw(&c),
+        || warm.run(w8::orm),
+    );
 }

@@ -250,10 +250,6 @@ natural_key!(i16, i32, i64, u8, u16, u32, bool, String, Vec<u8>);
 pub trait RawRow {
     /// The value of column `index`, read as `ty`.
     fn value(&self, index: usize, ty: SqlType) -> std::result::Result<ValueRef<'_>, String>;
-    /// The name of each column, in order (where the backend knows them).
-    fn column_names(&self) -> Vec<&str> {
-        Vec::new()
-    }
 }
 
 impl RawRow for &[crate::value::Value] {

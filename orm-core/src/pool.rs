@@ -151,4 +151,7 @@ impl Connection for Pooled {
     fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
         self.0.set_busy_timeout(timeout)
     }
+    fn column_names(&mut self, sql: &str) -> Result<Vec<String>> {
+        self.0.column_names(sql)
+    }
 }

@@ -201,8 +201,15 @@ backend_tests! {
         db.commit()?;
         let mut db = session(t);
         db.log_statements(true);
-        let posts = db.query::<Post>().with(Post::comments).all()?;
+        // A filter: the comments are read by the posts' keys (without one, the whole table
+        // is read in one statement).
+        let posts = db
+            .query::<Post>()
+            .filter(Post::title.ne(""))
+            .with(Post::comments)
+            .all()?;
         let s = selects(&mut db);
+        assert!(s[1].contains(" IN ("), "{}", &s[1][..80]);
         // One for the posts, then the comments in chunks under the parameter limit.
         let chunks = if t.backend() == Backend::Sqlite { 2 } else { 1 };
         assert_eq!(s.len(), 1 + chunks);

@@ -79,9 +79,11 @@ backend_tests! {
             "{e}"
         );
         assert!(e.to_string().contains("SELECT id, name FROM item"), "{e}");
-        // No row, no columns to check: nothing found, no error.
-        let none = db.query_sql::<Item>("SELECT id FROM item WHERE 1 = 0", &[])?;
-        assert!(none.is_empty());
+        // Checked before any row is read: also when none matches.
+        let e = db
+            .query_sql::<Item>("SELECT id FROM item WHERE 1 = 0", &[])
+            .unwrap_err();
+        assert!(matches!(e, Error::RawColumnMissing { field: "name", .. }), "{e}");
         Ok(())
     }
 

@@ -41,6 +41,8 @@ pub trait Connection: Send {
     ) -> Result<()>;
     /// Runs a statement without parameters or caching (transaction control, DDL).
     fn execute_batch(&mut self, sql: &str) -> Result<()>;
+    /// The names of the columns a query returns (it is prepared, and cached, not run).
+    fn column_names(&mut self, sql: &str) -> Result<Vec<String>>;
     /// Whether a transaction is open on the connection, where the driver knows (SQLite: a
     /// failure can end the transaction on its own).
     fn transaction_open(&self) -> Option<bool> {
@@ -333,6 +335,11 @@ impl Conn {
             |&n| n,
         )
         .map(|_| ())
+    }
+
+    pub(crate) fn column_names(&mut self, sql: &str) -> Result<Vec<String>> {
+        let result = self.inner.column_names(sql);
+        self.watch(result)
     }
 
     pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<()> {

@@ -221,9 +221,6 @@ impl RawRow for postgres::Row {
             ref other => Err(format!("column type {other} is not supported")),
         }
     }
-    fn column_names(&self) -> Vec<&str> {
-        self.columns().iter().map(|c| c.name()).collect()
-    }
 }
 
 impl Connection for PostgresConnection {
@@ -276,6 +273,11 @@ impl Connection for PostgresConnection {
 
     fn last_failure_reached_database(&self) -> bool {
         self.server_failure
+    }
+
+    fn column_names(&mut self, sql: &str) -> Result<Vec<String>> {
+        let stmt = self.prepare(sql, &[])?;
+        Ok(stmt.columns().iter().map(|c| c.name().to_owned()).collect())
     }
 
     fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<()> {

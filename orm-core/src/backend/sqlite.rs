@@ -155,9 +155,6 @@ impl RawRow for rusqlite::Row<'_> {
             SqliteRef::Blob(b) => ValueRef::Blob(b),
         })
     }
-    fn column_names(&self) -> Vec<&str> {
-        self.as_ref().column_names().collect()
-    }
 }
 
 impl Connection for SqliteConnection {
@@ -184,6 +181,14 @@ impl Connection for SqliteConnection {
             );
         }
         Ok(changed)
+    }
+
+    fn column_names(&mut self, sql: &str) -> Result<Vec<String>> {
+        let stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| db_error(e, sql, &[]))?;
+        Ok(stmt.column_names().map(str::to_owned).collect())
     }
 
     fn query(

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::id::RawId;
 use crate::model::RelationKind;
+use crate::session::store::State;
 use crate::session::{BelongsTo, HasManyRel, HasOneRel, Session};
 use crate::sql::{Expr, Order, Select};
 use crate::value::ValueRef;
@@ -64,16 +65,27 @@ descriptor!(HasManyRel, P, C);
 descriptor!(HasOneRel, P, C);
 
 /// Loads relationship `node` of the objects in `slots` of store `si`, then its nested ones.
-pub(crate) fn load(db: &mut Session, si: usize, slots: &[u32], node: &Node) -> Result<()> {
+/// `whole`: `slots` are every row of their table that has a parent (the query had no
+/// filter, limit or offset, and the levels above it were required keys), so that their
+/// children are every row whose key is not `NULL`: read without a list of keys.
+pub(crate) fn load(
+    db: &mut Session,
+    si: usize,
+    slots: &[u32],
+    node: &Node,
+    whole: bool,
+) -> Result<()> {
     let meta = db.stores[si].meta();
     let rel = &meta.relations[node.rel];
     let ti = db.store_index_or_create((rel.target)());
-    let found = match rel.kind {
-        RelationKind::BelongsTo { .. } => parents(db, si, slots, node.rel, ti)?,
-        RelationKind::HasMany | RelationKind::HasOne => children(db, si, slots, node.rel, ti)?,
+    let (found, whole) = match rel.kind {
+        RelationKind::BelongsTo { .. } => (parents(db, si, slots, node.rel, ti)?, false),
+        RelationKind::HasMany | RelationKind::HasOne => {
+            children(db, si, slots, node.rel, ti, whole)?
+        }
     };
     for n in &node.nested {
-        load(db, ti, &found, n)?;
+        load(db, ti, &found, n, whole)?;
     }
     Ok(())
 }
@@ -112,9 +124,17 @@ fn parents(db: &mut Session, si: usize, slots: &[u32], rel: usize, ti: usize) ->
 }
 
 /// The children (store `ci`) of these parents (store `pi`) through has-many or has-one
-/// `rel`: collections not loaded yet are read with one `SELECT .. WHERE fk IN (..)` and
-/// filled as a lazy load would fill them; the children of every parent are returned.
-fn children(db: &mut Session, pi: usize, slots: &[u32], rel: usize, ci: usize) -> Result<Vec<u32>> {
+/// `rel`: collections not loaded yet are read with one `SELECT .. WHERE fk IN (..)` (or
+/// `fk IS NOT NULL` for a `whole` table) and filled as a lazy load would fill them. The
+/// children of every parent, and whether they are a whole table in turn (a required key).
+fn children(
+    db: &mut Session,
+    pi: usize,
+    slots: &[u32],
+    rel: usize,
+    ci: usize,
+    whole: bool,
+) -> Result<(Vec<u32>, bool)> {
     let pmeta = db.stores[pi].meta();
     let cmeta = db.stores[ci].meta();
     let inv = db.links[pi][rel]
@@ -128,7 +148,7 @@ fn children(db: &mut Session, pi: usize, slots: &[u32], rel: usize, ci: usize) -
                 cmeta.name
             ),
         })?;
-    let RelationKind::BelongsTo { column, .. } = cmeta.relations[inv].kind else {
+    let RelationKind::BelongsTo { column, nullable } = cmeta.relations[inv].kind else {
         unreachable!("checked above")
     };
     db.settle(ci);
@@ -148,18 +168,36 @@ fn children(db: &mut Session, pi: usize, slots: &[u32], rel: usize, ci: usize) -
             _ => None,
         })
         .collect();
-    let mut by_parent: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-    for c in read_in(db, ci, column, &keys, true)? {
-        let fk = db.stores[ci].foreign_key(c, inv);
-        if let Some((ppi, p)) = db.parent_slot(pmeta, fk) {
-            if ppi == pi {
-                by_parent.entry(p).or_default().push(c);
-            }
+    // The whole table only when no collection is loaded yet: otherwise the keys of the
+    // parents left (none, often).
+    let rows = if unloaded.is_empty() {
+        Vec::new()
+    } else if whole && unloaded.len() == slots.len() {
+        let filter = Expr::Not(Box::new(Expr::IsNull { column }));
+        let sql = Select::new(cmeta)
+            .filter(filter)
+            .by_key()
+            .render(db.conn.dialect());
+        db.load_slots(ci, &sql.text, &[])?
+    } else {
+        read_in(db, ci, column, &keys, true)?
+    };
+    // By the key each child holds in the session (its row's, or the one the session gave
+    // it): a parent read from the database has a stored key, which the session's ids of a
+    // stored object always are.
+    let mut by_key: FxHashMap<RawId, Vec<u32>> = FxHashMap::default();
+    for c in rows {
+        if db.stores[ci].state(c) != State::Discarded {
+            by_key
+                .entry(db.stores[ci].foreign_key(c, inv))
+                .or_default()
+                .push(c);
         }
     }
     for p in unloaded {
-        let rows = by_parent.remove(&p).unwrap_or_default();
-        db.fill_children(pi, p, rel, inv, ci, rows);
+        let key = db.stores[pi].key_id(p);
+        let rows = by_key.remove(&key).unwrap_or_default();
+        db.fill_children(pi, p, rel, inv, ci, rows, true);
     }
     let mut out = Vec::new();
     for &p in slots {
@@ -167,7 +205,7 @@ fn children(db: &mut Session, pi: usize, slots: &[u32], rel: usize, ci: usize) -
             out.extend(cs);
         }
     }
-    Ok(out)
+    Ok((out, whole && !nullable))
 }
 
 /// Reads the rows of store `si` whose `column` is one of `keys`, in chunks of an `IN` list

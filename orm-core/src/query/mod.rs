@@ -278,8 +278,9 @@ impl Spec {
         let sql = select.render(db.conn.dialect());
         let params: Vec<ValueRef<'_>> = sql.params.iter().map(|v| v.as_ref()).collect();
         let slots = db.load_slots(si, &sql.text, &params)?;
+        let whole = select.filter.is_none() && select.limit.is_none() && select.offset.is_none();
         for node in &self.eager {
-            eager::load(db, si, &slots, node)?;
+            eager::load(db, si, &slots, node, whole)?;
         }
         Ok(slots)
     }

@@ -81,16 +81,12 @@ impl Session {
         let values = self.raw_params(params)?;
         let refs: Vec<ValueRef<'_>> = values.iter().map(Value::as_ref).collect();
         let si = self.store_index_or_create(T::META);
-        let meta = T::META;
+        let names = self.conn.column_names(sql)?;
+        let at = positions(T::META, &names, sql)?;
         let store = &mut self.stores[si];
-        let mut at: Option<Vec<usize>> = None;
         let mut slots = Vec::new();
         self.conn.query(sql, &refs, &mut |row| {
-            if at.is_none() {
-                at = Some(positions(meta, row, sql)?);
-            }
-            let at = at.as_deref().unwrap_or_default();
-            slots.push(store.load_row(&ByName { row, at })?);
+            slots.push(store.load_row(&ByName { row, at: &at })?);
             Ok(())
         })?;
         let session = self.id;
@@ -125,8 +121,7 @@ impl Session {
 }
 
 /// For each column of `meta`, its position in the rows of the raw query `sql`.
-fn positions(meta: &crate::model::ModelMeta, row: &dyn RawRow, sql: &str) -> Result<Vec<usize>> {
-    let names = row.column_names();
+fn positions(meta: &crate::model::ModelMeta, names: &[String], sql: &str) -> Result<Vec<usize>> {
     meta.columns
         .iter()
         .map(|c| {

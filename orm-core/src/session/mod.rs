@@ -689,6 +689,9 @@ impl Connection for Closed {
     fn set_busy_timeout(&mut self, _: std::time::Duration) -> Result<()> {
         unreachable!("the session was consumed")
     }
+    fn column_names(&mut self, _: &str) -> Result<Vec<String>> {
+        unreachable!("the session was consumed")
+    }
 }
 
 impl Drop for Session {

@@ -55,6 +55,19 @@ pub trait Dialect: Sync {
     }
     /// The most parameters one statement may bind.
     fn max_params(&self) -> usize;
+    /// What follows `ORDER BY column [DESC]` on a nullable column so that `NULL`s come first
+    /// in ascending order and last in descending order, as in SQLite (and as Rust orders
+    /// `Option`s); PostgreSQL puts them the other way by default.
+    fn nulls_order(&self, descending: bool) -> Option<&'static str> {
+        let _ = descending;
+        None
+    }
+    /// What follows `LIKE pattern` so that only `%` and `_` are special in the pattern
+    /// (PostgreSQL: a backslash escapes by default; SQLite has no escape character unless
+    /// one is given).
+    fn like_escape(&self) -> Option<&'static str> {
+        None
+    }
     /// What stands for "no limit" where an `OFFSET` needs a `LIMIT` before it (SQLite).
     fn limit_all(&self) -> Option<&'static str> {
         None
@@ -217,6 +230,16 @@ impl Dialect for Postgres {
     }
     fn row_lock(&self) -> Option<&'static str> {
         Some("FOR UPDATE")
+    }
+    fn nulls_order(&self, descending: bool) -> Option<&'static str> {
+        Some(if descending {
+            " NULLS LAST"
+        } else {
+            " NULLS FIRST"
+        })
+    }
+    fn like_escape(&self) -> Option<&'static str> {
+        Some(" ESCAPE ''")
     }
     fn key_allocation(&self) -> KeyAllocation {
         KeyAllocation::Sequence

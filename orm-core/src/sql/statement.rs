@@ -146,6 +146,11 @@ impl Expr {
                 r.column(*column);
                 r.out.push_str(op.sql());
                 r.arg(arg);
+                if *op == Op::Like {
+                    if let Some(escape) = r.d.like_escape() {
+                        r.out.push_str(escape);
+                    }
+                }
             }
             Expr::In { args, .. } if args.is_empty() => r.out.push_str("1 = 0"),
             Expr::In { column, args } => {
@@ -344,11 +349,12 @@ impl Select {
         self
     }
 
-    /// The SQL text and its parameters.
+    /// The SQL text and its parameters. A count of the rows a limit, an offset or a row lock
+    /// applies to counts them in a subquery; a count or an existence check has no order.
     pub fn render(&self, d: &dyn Dialect) -> Sql {
         let mut r = Renderer::new(d, self.meta);
-        let wrap_count =
-            self.columns == Columns::Count && (self.limit.is_some() || self.offset.is_some());
+        let wrap_count = self.columns == Columns::Count
+            && (self.limit.is_some() || self.offset.is_some() || self.for_update);
         if wrap_count {
             r.out.push_str("SELECT count(*) FROM (SELECT 1 FROM ");
         } else {
@@ -363,25 +369,36 @@ impl Select {
         }
         r.table();
         r.filter(self.filter.as_ref());
-        self.order_and_limit(&mut r);
-        if wrap_count {
-            r.out.push_str(") AS q");
-        }
+        self.order_and_limit(&mut r, wrap_count);
         if self.for_update {
             if let Some(lock) = d.row_lock() {
                 r.out.push(' ');
                 r.out.push_str(lock);
             }
         }
+        if wrap_count {
+            r.out.push_str(") AS q");
+        }
         r.finish()
     }
 
-    fn order_and_limit(&self, r: &mut Renderer<'_>) {
-        for (i, o) in self.order_by.iter().enumerate() {
+    fn order_and_limit(&self, r: &mut Renderer<'_>, wrapped: bool) {
+        let ordered = match self.columns {
+            Columns::All | Columns::Only(_) => true,
+            // Which rows a limit or offset keeps depends on the order.
+            Columns::Count => wrapped && (self.limit.is_some() || self.offset.is_some()),
+            Columns::Exists => self.offset.is_some(),
+        };
+        for (i, o) in self.order_by.iter().enumerate().filter(|_| ordered) {
             r.out.push_str(if i == 0 { " ORDER BY " } else { ", " });
             r.column(o.column);
             if o.descending {
                 r.out.push_str(" DESC");
+            }
+            if self.meta.columns[o.column].nullable {
+                if let Some(nulls) = r.d.nulls_order(o.descending) {
+                    r.out.push_str(nulls);
+                }
             }
         }
         let limit = match self.columns {

@@ -84,7 +84,7 @@ impl Session {
                 .collect();
         }
         let session = self.id;
-        let children = self.fill_children(pi, parent.slot, rel, inv, ci, found);
+        let children = self.fill_children(pi, parent.slot, rel, inv, ci, found, false);
         Ok(children
             .into_iter()
             .map(|s| Handle::new(session, s))
@@ -93,8 +93,9 @@ impl Session {
 
     /// Fills the collection `rel` of parent `slot` (store `pi`) with the rows `found` for it
     /// (store `ci`, key `inv`) as the session sees them: children the session moved away are
-    /// left out, and new or changed children that now point at the parent are added. The
-    /// children, in order.
+    /// left out, and new or changed children that now point at the parent are added (`found`
+    /// is trusted to point here when `checked`). The children, in order.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill_children(
         &mut self,
         pi: usize,
@@ -103,16 +104,28 @@ impl Session {
         inv: usize,
         ci: usize,
         found: Vec<u32>,
+        checked: bool,
     ) -> Vec<u32> {
         let pmeta = self.stores[pi].meta();
         let points_here = |db: &Session, child: u32| {
             db.stores[ci].state(child) != State::Discarded
                 && db.parent_slot(pmeta, db.stores[ci].foreign_key(child, inv)) == Some((pi, slot))
         };
-        let mut children: Vec<u32> = found
-            .into_iter()
-            .filter(|&s| points_here(self, s))
-            .collect();
+        let mut children: Vec<u32> = if checked {
+            found
+        } else {
+            found
+                .into_iter()
+                .filter(|&s| points_here(self, s))
+                .collect()
+        };
+        let session = self.id;
+        if !self.has_pending_children(ci, inv) {
+            if let Some(c) = self.stores[pi].collection_mut(slot, rel) {
+                c.set_slots(session, &children);
+            }
+            return children;
+        }
         let mut seen: rustc_hash::FxHashSet<u32> = children.iter().copied().collect();
         let ids = [
             self.stores[pi].key_id(slot),
@@ -127,7 +140,6 @@ impl Session {
                 children.push(child);
             }
         }
-        let session = self.id;
         if let Some(c) = self.stores[pi].collection_mut(slot, rel) {
             c.set_slots(session, &children);
         }

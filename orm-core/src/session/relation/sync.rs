@@ -252,15 +252,8 @@ impl Session {
     /// built on first use after a flush (from the store's new and changed objects) and kept up
     /// to date until the next one.
     pub(crate) fn pending_children(&mut self, ci: usize, rel: usize, parent: &[RawId]) -> Vec<u32> {
-        if !self.pending_children.contains_key(&(ci, rel)) {
-            let store = &self.stores[ci];
-            let mut index = PendingChildren::default();
-            for &slot in store.new_slots().iter().chain(store.marked_slots()) {
-                if store.state(slot) != State::Discarded {
-                    index.file(slot, store.foreign_key(slot, rel));
-                }
-            }
-            self.pending_children.insert((ci, rel), index);
+        if !self.has_pending_children(ci, rel) {
+            return Vec::new();
         }
         let index = &self.pending_children[&(ci, rel)];
         let mut out: Vec<u32> = parent
@@ -272,6 +265,23 @@ impl Session {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Whether store `ci` holds new or changed children with a key in relation `rel` (the
+    /// index of [`pending_children`](Session::pending_children), built if needed, is not
+    /// empty).
+    pub(crate) fn has_pending_children(&mut self, ci: usize, rel: usize) -> bool {
+        if !self.pending_children.contains_key(&(ci, rel)) {
+            let store = &self.stores[ci];
+            let mut index = PendingChildren::default();
+            for &slot in store.new_slots().iter().chain(store.marked_slots()) {
+                if store.state(slot) != State::Discarded {
+                    index.file(slot, store.foreign_key(slot, rel));
+                }
+            }
+            self.pending_children.insert((ci, rel), index);
+        }
+        !self.pending_children[&(ci, rel)].parent_of.is_empty()
     }
 
     /// Files a new child in the pending index of relation `rel`, where that index is built.
