@@ -302,6 +302,12 @@ impl<T> PartialEq<Vec<Handle<T>>> for HasMany<T> {
 pub trait RawCollection {
     fn is_loaded(&self) -> bool;
     fn slots(&self) -> Option<Vec<u32>>;
+    /// Appends the slots of a loaded collection to `out`.
+    fn append_slots(&self, out: &mut Vec<u32>) {
+        if let Some(slots) = self.slots() {
+            out.extend(slots);
+        }
+    }
     fn contains_slot(&self, slot: u32) -> bool;
     fn push_slot(&mut self, session: u32, slot: u32);
     fn remove_slots(&mut self, slots: &rustc_hash::FxHashSet<u32>);
@@ -317,6 +323,11 @@ impl<T> RawCollection for HasMany<T> {
         self.items
             .as_ref()
             .map(|items| items.iter().map(|h| h.slot).collect())
+    }
+    fn append_slots(&self, out: &mut Vec<u32>) {
+        if let Some(items) = &self.items {
+            out.extend(items.iter().map(|h| h.slot));
+        }
     }
     fn contains_slot(&self, slot: u32) -> bool {
         self.as_slice().iter().any(|h| h.slot == slot)

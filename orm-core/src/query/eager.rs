@@ -173,39 +173,73 @@ fn children(
     let rows = if unloaded.is_empty() {
         Vec::new()
     } else if whole && unloaded.len() == slots.len() {
-        let filter = Expr::Not(Box::new(Expr::IsNull { column }));
-        let sql = Select::new(cmeta)
-            .filter(filter)
-            .by_key()
-            .render(db.conn.dialect());
+        // Every row with a parent (a required key: every row).
+        let mut select = Select::new(cmeta).by_key();
+        if nullable {
+            select.filter = Some(Expr::Not(Box::new(Expr::IsNull { column })));
+        }
+        let sql = select.render(db.conn.dialect());
         db.load_slots(ci, &sql.text, &[])?
     } else {
         read_in(db, ci, column, &keys, true)?
     };
-    // By the key each child holds in the session (its row's, or the one the session gave
-    // it): a parent read from the database has a stored key, which the session's ids of a
-    // stored object always are.
-    let mut by_key: FxHashMap<RawId, Vec<u32>> = FxHashMap::default();
-    for c in rows {
-        if db.stores[ci].state(c) != State::Discarded {
-            by_key
-                .entry(db.stores[ci].foreign_key(c, inv))
-                .or_default()
-                .push(c);
-        }
+    let (flat, starts) = group(db, pi, &unloaded, ci, inv, &rows);
+    for (i, &p) in unloaded.iter().enumerate() {
+        let found = &flat[starts[i]..starts[i + 1]];
+        db.fill_children(pi, p, rel, inv, ci, found, true);
     }
-    for p in unloaded {
-        let key = db.stores[pi].key_id(p);
-        let rows = by_key.remove(&key).unwrap_or_default();
-        db.fill_children(pi, p, rel, inv, ci, rows, true);
-    }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(rows.len());
     for &p in slots {
-        if let Some(cs) = db.stores[pi].collection(p, rel).and_then(|c| c.slots()) {
-            out.extend(cs);
+        if let Some(c) = db.stores[pi].collection(p, rel) {
+            c.append_slots(&mut out);
         }
     }
     Ok((out, whole && !nullable))
+}
+
+/// The child `rows` (store `ci`, key `inv`) of each of the `parents` (store `pi`), grouped by
+/// the key each child holds in the session (its row's, or the one the session gave it; a
+/// parent read from the database has a stored key, which the session's ids of a stored
+/// object always are): one list of children, and where the children of parent `i` start
+/// (`starts[i]..starts[i + 1]`).
+fn group(
+    db: &Session,
+    pi: usize,
+    parents: &[u32],
+    ci: usize,
+    inv: usize,
+    rows: &[u32],
+) -> (Vec<u32>, Vec<usize>) {
+    let at: FxHashMap<RawId, usize> = parents
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| (db.stores[pi].key_id(p), i))
+        .collect();
+    let owner: Vec<Option<usize>> = rows
+        .iter()
+        .map(|&c| {
+            let store = &db.stores[ci];
+            (store.state(c) != State::Discarded)
+                .then(|| at.get(&store.foreign_key(c, inv)).copied())
+                .flatten()
+        })
+        .collect();
+    let mut starts = vec![0usize; parents.len() + 1];
+    for i in owner.iter().flatten() {
+        starts[i + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut flat = vec![0u32; starts[parents.len()]];
+    for (&c, i) in rows.iter().zip(&owner) {
+        if let Some(i) = *i {
+            flat[next[i]] = c;
+            next[i] += 1;
+        }
+    }
+    (flat, starts)
 }
 
 /// Reads the rows of store `si` whose `column` is one of `keys`, in chunks of an `IN` list

@@ -98,6 +98,10 @@ impl IntMap {
                 return Some(slot);
             }
         }
+        if self.sparse.is_empty() {
+            // Not even hashed: the common case of generated keys, all in `dense`.
+            return None;
+        }
         self.sparse.get(&key).copied()
     }
 

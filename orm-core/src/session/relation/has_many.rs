@@ -83,18 +83,16 @@ impl Session {
                 .map(|h| h.slot)
                 .collect();
         }
-        let session = self.id;
-        let children = self.fill_children(pi, parent.slot, rel, inv, ci, found, false);
-        Ok(children
-            .into_iter()
-            .map(|s| Handle::new(session, s))
-            .collect())
+        self.fill_children(pi, parent.slot, rel, inv, ci, &found, false);
+        let children = self.stores[pi].collection(parent.slot, rel);
+        let slots = children.and_then(|c| c.slots()).unwrap_or_default();
+        Ok(slots.into_iter().map(|s| Handle::new(self.id, s)).collect())
     }
 
     /// Fills the collection `rel` of parent `slot` (store `pi`) with the rows `found` for it
     /// (store `ci`, key `inv`) as the session sees them: children the session moved away are
     /// left out, and new or changed children that now point at the parent are added (`found`
-    /// is trusted to point here when `checked`). The children, in order.
+    /// is trusted to point here when `checked`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill_children(
         &mut self,
@@ -103,29 +101,26 @@ impl Session {
         rel: usize,
         inv: usize,
         ci: usize,
-        found: Vec<u32>,
+        found: &[u32],
         checked: bool,
-    ) -> Vec<u32> {
+    ) {
         let pmeta = self.stores[pi].meta();
         let points_here = |db: &Session, child: u32| {
             db.stores[ci].state(child) != State::Discarded
                 && db.parent_slot(pmeta, db.stores[ci].foreign_key(child, inv)) == Some((pi, slot))
         };
-        let mut children: Vec<u32> = if checked {
-            found
-        } else {
-            found
-                .into_iter()
-                .filter(|&s| points_here(self, s))
-                .collect()
-        };
         let session = self.id;
-        if !self.has_pending_children(ci, inv) {
+        if checked && !self.has_pending_children(ci, inv) {
             if let Some(c) = self.stores[pi].collection_mut(slot, rel) {
-                c.set_slots(session, &children);
+                c.set_slots(session, found);
             }
-            return children;
+            return;
         }
+        let mut children: Vec<u32> = found
+            .iter()
+            .copied()
+            .filter(|&s| checked || points_here(self, s))
+            .collect();
         let mut seen: rustc_hash::FxHashSet<u32> = children.iter().copied().collect();
         let ids = [
             self.stores[pi].key_id(slot),
@@ -143,7 +138,6 @@ impl Session {
         if let Some(c) = self.stores[pi].collection_mut(slot, rel) {
             c.set_slots(session, &children);
         }
-        children
     }
 }
 
