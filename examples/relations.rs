@@ -1,6 +1,6 @@
 //! The user/product story: products attached to a new user through either side of the
-//! relationship, a new user's id copied into a product before the flush, and a user deleted
-//! with its products.
+//! relationship, a new user's id copied into a product before the flush, a user deleted with
+//! its products, and a query that loads every user with their products in two SELECTs.
 //!
 //! Run with `cargo run --example relations` (a fresh SQLite file in the temp directory), or
 //! give a database URL or path, which `Session::connect` takes:
@@ -128,15 +128,37 @@ fn run(url: &str) -> orm_core::Result<()> {
     show(&mut db);
     assert!(!db.contains(kyle) && !db.contains(c) && !db.contains(d));
 
-    println!("\nRows in the database:");
+    println!("\n5. A query with eager loading: every user with their products, 2 SELECTs");
+    let mut fresh = Session::connect(url)?;
+    fresh.log_statements(true);
+    let users = fresh
+        .query::<User>()
+        .filter(User::name.ne("nobody"))
+        .order_by(User::name)
+        .with(User::products)
+        .all()?;
+    for s in fresh.take_statements() {
+        let params: Vec<String> = s.params.iter().map(|p| p.to_string()).collect();
+        println!("    {}  -- [{}]", s.sql, params.join(", "));
+    }
     let mut names = Vec::new();
-    for u in db.all::<User>()? {
-        for p in db.load(u, User::products)? {
-            names.push(format!("{} owns {}", db[u].name, db[p].name));
+    for u in users {
+        // Loaded by the query: no SQL here.
+        for p in fresh.load(u, User::products)? {
+            names.push(format!("{} owns {}", fresh[u].name, fresh[p].name));
         }
     }
-    for n in names {
+    assert!(fresh.take_statements().is_empty());
+    for n in &names {
         println!("   {n}");
     }
+    assert_eq!(names, ["Alice owns A", "Alice owns B", "Dave owns E"]);
+    let e_owner = fresh
+        .query::<Product>()
+        .filter(Product::name.eq("E"))
+        .with(Product::user)
+        .one()?;
+    let owner = fresh.load(e_owner, Product::user)?.expect("an owner");
+    println!("   E belongs to {}", fresh[owner].name);
     Ok(())
 }
