@@ -679,6 +679,19 @@ fn main() {
         // One side of one workload, once: for `valgrind --tool=callgrind`.
         let (workload, side) = (args[i + 1].as_str(), args[i + 2].as_str());
         let repeat: usize = args.get(i + 3).and_then(|r| r.parse().ok()).unwrap_or(1);
+        if workload == "w2pg" {
+            let url = std::env::var(POSTGRES_URL_VAR).expect("the PostgreSQL URL variable");
+            let filled = pg::PgDb::filled(&url, USERS);
+            let (mut c, mut warm) = (filled.raw(), pg::w2_orm(&filled));
+            let time: Duration = (0..repeat)
+                .map(|_| match side {
+                    "raw" => pg::w2_raw(&mut c),
+                    _ => warm.run(orm_load),
+                })
+                .sum();
+            println!("{workload} {side}: {}", ms(time));
+            return;
+        }
         let filled = TempDb::filled(USERS);
         let keys = random_keys();
         let w8_db = TempDb::new();

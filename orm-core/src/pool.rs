@@ -139,6 +139,14 @@ impl Connection for Pooled {
     ) -> Result<()> {
         self.0.query(sql, params, each)
     }
+    fn query_streaming(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+    ) -> Result<()> {
+        self.0.query_streaming(sql, params, each)
+    }
     fn execute_batch(&mut self, sql: &str) -> Result<()> {
         self.0.execute_batch(sql)
     }

@@ -39,6 +39,16 @@ pub trait Connection: Send {
         params: &[ValueRef<'_>],
         each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
     ) -> Result<()>;
+    /// Like [`query`](Connection::query), holding as few rows at once as the driver allows
+    /// (for reads of any size), where that costs more per row than `query`.
+    fn query_streaming(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+    ) -> Result<()> {
+        self.query(sql, params, each)
+    }
     /// Runs a statement without parameters or caching (transaction control, DDL).
     fn execute_batch(&mut self, sql: &str) -> Result<()>;
     /// The names of the columns a query returns (it is prepared, and cached, not run).
@@ -322,19 +332,41 @@ impl Conn {
         params: &[ValueRef<'_>],
         each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
     ) -> Result<()> {
+        self.run_query(sql, params, each, false)
+    }
+
+    /// [`query`](Conn::query) through [`Connection::query_streaming`].
+    pub(crate) fn query_streaming(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+    ) -> Result<()> {
+        self.run_query(sql, params, each, true)
+    }
+
+    fn run_query(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+        streaming: bool,
+    ) -> Result<()> {
         self.record(sql, params);
         let n = std::cell::Cell::new(0usize);
         let mut counting = |row: &dyn RawRow| {
             n.set(n.get() + 1);
             each(row)
         };
-        self.traced(
-            sql,
-            params,
-            |c| c.query(sql, params, &mut counting).map(|()| n.get()),
-            |&n| n,
-        )
-        .map(|_| ())
+        let mut run = |c: &mut dyn Connection| {
+            if streaming {
+                c.query_streaming(sql, params, &mut counting)
+            } else {
+                c.query(sql, params, &mut counting)
+            }
+        };
+        self.traced(sql, params, |c| run(c).map(|()| n.get()), |&n| n)
+            .map(|_| ())
     }
 
     pub(crate) fn column_names(&mut self, sql: &str) -> Result<Vec<String>> {

@@ -8,7 +8,7 @@ use crate::sql::{Dialect, Postgres};
 use crate::value::{SqlType, ValueRef};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::types::{IsNull, ToSql, Type};
+use postgres::types::{FromSql, IsNull, ToSql, Type};
 use std::collections::HashMap;
 
 /// Prepared statements kept per connection; the cache is emptied when it grows past this.
@@ -192,33 +192,73 @@ impl ToSql for Bind<'_> {
     postgres::types::to_sql_checked!();
 }
 
+/// A column's bytes as the server sent them (`None` for `NULL`), whatever its type: the row
+/// checks the type once, by OID, and decodes the bytes itself.
+struct RawBytes<'a>(Option<&'a [u8]>);
+
+impl<'a> FromSql<'a> for RawBytes<'a> {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(Some(raw)))
+    }
+    fn from_sql_null(
+        _: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(None))
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// The OIDs of the types a column may have (PostgreSQL's fixed catalogue numbers).
+mod oid {
+    pub const BOOL: u32 = 16;
+    pub const BYTEA: u32 = 17;
+    pub const NAME: u32 = 19;
+    pub const INT8: u32 = 20;
+    pub const INT2: u32 = 21;
+    pub const INT4: u32 = 23;
+    pub const TEXT: u32 = 25;
+    pub const FLOAT4: u32 = 700;
+    pub const FLOAT8: u32 = 701;
+    pub const BPCHAR: u32 = 1042;
+    pub const VARCHAR: u32 = 1043;
+}
+
 impl RawRow for postgres::Row {
     fn value(&self, index: usize, _ty: SqlType) -> std::result::Result<ValueRef<'_>, String> {
-        fn get<'a, T: postgres::types::FromSql<'a>>(
-            row: &'a postgres::Row,
-            index: usize,
+        fn decode<'a, T: FromSql<'a>>(
+            ty: &Type,
+            raw: &'a [u8],
             wrap: fn(T) -> ValueRef<'a>,
         ) -> std::result::Result<ValueRef<'a>, String> {
-            row.try_get::<_, Option<T>>(index)
-                .map(|v| v.map_or(ValueRef::Null, wrap))
-                .map_err(|e| e.to_string())
+            T::from_sql(ty, raw).map(wrap).map_err(|e| e.to_string())
         }
         let column = self
             .columns()
             .get(index)
             .ok_or_else(|| format!("no column {index}"))?;
-        match *column.type_() {
-            Type::BOOL => get(self, index, ValueRef::Bool),
-            Type::INT2 => get(self, index, ValueRef::I16),
-            Type::INT4 => get(self, index, ValueRef::I32),
-            Type::INT8 => get(self, index, ValueRef::I64),
-            Type::FLOAT4 => get(self, index, ValueRef::F32),
-            Type::FLOAT8 => get(self, index, ValueRef::F64),
-            Type::BYTEA => get(self, index, ValueRef::Blob),
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
-                get(self, index, ValueRef::Text)
-            }
-            ref other => Err(format!("column type {other} is not supported")),
+        let ty = column.type_();
+        let Some(raw) = self
+            .try_get::<_, RawBytes<'_>>(index)
+            .map_err(|e| e.to_string())?
+            .0
+        else {
+            return Ok(ValueRef::Null);
+        };
+        match ty.oid() {
+            oid::BOOL => decode(ty, raw, ValueRef::Bool),
+            oid::INT2 => decode(ty, raw, ValueRef::I16),
+            oid::INT4 => decode(ty, raw, ValueRef::I32),
+            oid::INT8 => decode(ty, raw, ValueRef::I64),
+            oid::FLOAT4 => decode(ty, raw, ValueRef::F32),
+            oid::FLOAT8 => decode(ty, raw, ValueRef::F64),
+            oid::BYTEA => decode(ty, raw, ValueRef::Blob),
+            oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME => decode(ty, raw, ValueRef::Text),
+            _ => Err(format!("column type {ty} is not supported")),
         }
     }
 }
@@ -249,6 +289,28 @@ impl Connection for PostgresConnection {
     }
 
     fn query(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        each: &mut dyn FnMut(&dyn RawRow) -> Result<()>,
+    ) -> Result<()> {
+        // All rows in one exchange with the driver's runtime: reading them one by one
+        // (`query_raw`) costs a runtime entry per row, 1.7 times the client's work in all.
+        let stmt = self.prepare(sql, params)?;
+        let binds: Vec<Bind<'_>> = params.iter().map(|v| Bind(*v)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = binds.iter().map(|b| b as _).collect();
+        match self.client.query(&stmt, &refs) {
+            Ok(rows) => {
+                for row in &rows {
+                    each(row)?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.failed(e, sql, params)),
+        }
+    }
+
+    fn query_streaming(
         &mut self,
         sql: &str,
         params: &[ValueRef<'_>],
@@ -293,5 +355,29 @@ impl Connection for PostgresConnection {
         self.client
             .batch_execute(sql)
             .map_err(|e| self.failed(e, sql, &[]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oids_are_the_types_oids() {
+        for (oid, ty) in [
+            (oid::BOOL, Type::BOOL),
+            (oid::BYTEA, Type::BYTEA),
+            (oid::NAME, Type::NAME),
+            (oid::INT8, Type::INT8),
+            (oid::INT2, Type::INT2),
+            (oid::INT4, Type::INT4),
+            (oid::TEXT, Type::TEXT),
+            (oid::FLOAT4, Type::FLOAT4),
+            (oid::FLOAT8, Type::FLOAT8),
+            (oid::BPCHAR, Type::BPCHAR),
+            (oid::VARCHAR, Type::VARCHAR),
+        ] {
+            assert_eq!(oid, ty.oid(), "{ty}");
+        }
     }
 }

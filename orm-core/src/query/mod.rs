@@ -259,7 +259,8 @@ impl Spec {
         Ok(select)
     }
 
-    /// Runs the query, calling `each` for every row.
+    /// Runs the query, calling `each` for every row (streamed: see
+    /// [`Connection::query_streaming`](crate::Connection::query_streaming)).
     fn query(
         &self,
         db: &mut Session,
@@ -268,7 +269,7 @@ impl Spec {
         let select = self.prepare(db)?;
         let sql = select.render(db.conn.dialect());
         let params: Vec<ValueRef<'_>> = sql.params.iter().map(|v| v.as_ref()).collect();
-        db.conn.query(&sql.text, &params, each)
+        db.conn.query_streaming(&sql.text, &params, each)
     }
 
     /// Runs the query for objects, then its eager loads: the slots of the rows found.
