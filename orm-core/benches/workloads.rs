@@ -1276,47 +1276,40 @@ mod w8 {
         );
     }
 
+    /// Every row of a query, each made by `f`.
+    fn read_all<T>(
+        c: &rusqlite::Connection,
+        sql: &str,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Vec<T> {
+        let mut stmt = c.prepare_cached(sql).unwrap();
+        let rows = stmt.query_map([], f).unwrap();
+        rows.map(|r| r.unwrap()).collect()
+    }
+
     pub fn raw(c: &rusqlite::Connection) -> Duration {
         let start = Instant::now();
-        let users = c
-            .prepare_cached(USERS_SQL)
-            .unwrap()
-            .query_map([], |r| {
-                Ok(RawUser {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                })
+        let users = read_all(c, USERS_SQL, |r| {
+            Ok(RawUser {
+                id: r.get(0)?,
+                name: r.get(1)?,
             })
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
-        let posts = c
-            .prepare_cached(POSTS_SQL)
-            .unwrap()
-            .query_map([], |r| {
-                Ok(RawPost {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    body: r.get(2)?,
-                    user_id: r.get(3)?,
-                })
+        });
+        let posts = read_all(c, POSTS_SQL, |r| {
+            Ok(RawPost {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                body: r.get(2)?,
+                user_id: r.get(3)?,
             })
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
-        let comments = c
-            .prepare_cached(COMMENTS_SQL)
-            .unwrap()
-            .query_map([], |r| {
-                Ok(RawComment {
-                    id: r.get(0)?,
-                    text: r.get(1)?,
-                    post_id: r.get(2)?,
-                })
+        });
+        let comments = read_all(c, COMMENTS_SQL, |r| {
+            Ok(RawComment {
+                id: r.get(0)?,
+                text: r.get(1)?,
+                post_id: r.get(2)?,
             })
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
+        });
         let tree = tree(users, posts, comments);
         let time = start.elapsed();
         check_tree(&tree);

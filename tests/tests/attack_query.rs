@@ -141,12 +141,27 @@ fn reading(sqls: &[String], table: &str) -> usize {
 // 1. Random filter trees against a model
 // ---------------------------------------------------------------------------------------
 
+/// A deterministic proptest runner of `cases` cases (or `$PROPTEST_CASES`), and that count.
+fn runner(cases: u32) -> (proptest::test_runner::TestRunner, u32) {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    let config = Config {
+        cases,
+        max_shrink_iters: 1000,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    (TestRunner::new_with_rng(config, rng), cases)
+}
+
 pub mod filters {
     use super::*;
     use proptest::prelude::*;
-    use proptest::test_runner::{
-        Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-    };
+    use proptest::test_runner::{TestCaseError, TestError};
     use std::cmp::Ordering;
 
     /// A comparison.
@@ -795,18 +810,7 @@ pub mod filters {
 
     pub fn property(t: &TestDb, cases: u32) -> Result<(), String> {
         drop(session(t));
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cases);
-        let config = Config {
-            cases,
-            max_shrink_iters: 1000,
-            failure_persistence: None,
-            ..Config::default()
-        };
-        let mut runner =
-            TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+        let (mut runner, cases) = runner(cases);
         let started = std::time::Instant::now();
         let result = runner.run(&case(), |c| check(t, &c).map_err(TestCaseError::fail));
         use std::io::Write;
@@ -855,9 +859,7 @@ backend_tests! {
 pub mod eager_ops {
     use super::*;
     use proptest::prelude::*;
-    use proptest::test_runner::{
-        Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-    };
+    use proptest::test_runner::{TestCaseError, TestError};
     use std::collections::{BTreeSet, HashMap, HashSet};
 
     /// One step; indices pick among the objects the run knows (modulo their number).
@@ -1409,18 +1411,7 @@ pub mod eager_ops {
 
     pub fn property(t: &TestDb, cases: u32) -> Check {
         drop(session(t));
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cases);
-        let config = Config {
-            cases,
-            max_shrink_iters: 1000,
-            failure_persistence: None,
-            ..Config::default()
-        };
-        let mut runner =
-            TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+        let (mut runner, cases) = runner(cases);
         let started = std::time::Instant::now();
         let ops = proptest::collection::vec(op(), 1..=24);
         let result = runner.run(&ops, |ops| replay(t, &ops).map_err(TestCaseError::fail));
