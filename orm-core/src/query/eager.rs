@@ -5,11 +5,11 @@
 use crate::error::{Error, Result};
 use crate::id::RawId;
 use crate::model::RelationKind;
-use crate::session::store::State;
+use crate::session::store::{KeyValue, State};
 use crate::session::{BelongsTo, HasManyRel, HasOneRel, Session};
 use crate::sql::{Expr, Order, Select};
 use crate::value::ValueRef;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use std::marker::PhantomData;
 
 /// A relationship of `M` (to `T`s) to load with a query, with the relationships of the `T`s
@@ -210,18 +210,28 @@ fn group(
     inv: usize,
     rows: &[u32],
 ) -> (Vec<u32>, Vec<usize>) {
-    let at: FxHashMap<RawId, usize> = parents
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| (db.stores[pi].key_id(p), i))
-        .collect();
+    // The position in `parents` of each parent slot (the parents' store is small beside
+    // the children's rows, and a slot is found from a key through the identity map).
+    const NONE: u32 = u32::MAX;
+    let mut at = vec![NONE; db.stores[pi].slot_count()];
+    for (i, &p) in parents.iter().enumerate() {
+        at[p as usize] = i as u32;
+    }
+    let parent_store = &db.stores[pi];
+    let store = &db.stores[ci];
     let owner: Vec<Option<usize>> = rows
         .iter()
         .map(|&c| {
-            let store = &db.stores[ci];
-            (store.state(c) != State::Discarded)
-                .then(|| at.get(&store.foreign_key(c, inv)).copied())
-                .flatten()
+            if store.state(c) == State::Discarded {
+                return None;
+            }
+            let slot = match store.foreign_key(c, inv) {
+                RawId::Stored(k) => parent_store.lookup(&KeyValue::Int(k))?,
+                RawId::Pending { session, slot } if session == db.id => slot,
+                _ => return None,
+            };
+            let i = *at.get(slot as usize)?;
+            (i != NONE).then_some(i as usize)
         })
         .collect();
     let mut starts = vec![0usize; parents.len() + 1];

@@ -385,10 +385,22 @@ impl<T: Model> Store<T> {
                 field: meta.key_column().field,
                 message,
             })?;
-        let key = KeyValue::from_ref(value);
-        if let Some(slot) = key.as_ref().and_then(|k| self.identity.get(k)) {
-            return Ok(slot);
-        }
+        // A generated key (an integer) is looked up without building a `KeyValue`.
+        let key = match value {
+            ValueRef::I64(k) if meta.key_kind == KeyKind::Generated => {
+                if let Some(slot) = self.identity.ints.get(k) {
+                    return Ok(slot);
+                }
+                Some(KeyValue::Int(k))
+            }
+            _ => {
+                let key = KeyValue::from_ref(value);
+                if let Some(slot) = key.as_ref().and_then(|k| self.identity.get(k)) {
+                    return Ok(slot);
+                }
+                key
+            }
+        };
         // A generated key was just read: the object takes it rather than decoding it again.
         let obj = match key {
             Some(KeyValue::Int(k)) if meta.key_kind == KeyKind::Generated => {
