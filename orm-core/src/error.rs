@@ -276,6 +276,16 @@ pub enum Error {
         /// The query.
         sql: String,
     },
+    /// The rows of a raw SQL query have two columns of the name of one of the model's.
+    #[error("the rows of the raw query have more than one column `{column}` for `{model}`; select that model's columns only, or rename the others with `AS`\n  sql: {sql}")]
+    RawColumnAmbiguous {
+        /// The model.
+        model: &'static str,
+        /// The column's name.
+        column: String,
+        /// The query.
+        sql: String,
+    },
     /// A column read from the database does not fit the field's type.
     #[error("cannot read `{model}.{field}`: {message}")]
     Decode {

@@ -236,13 +236,20 @@ pub fn field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> FieldAttrs<'a> 
                     out.index = true;
                 } else if meta.path.is_ident("const_name") {
                     let lit: LitStr = meta.value()?.parse()?;
-                    let ident = syn::parse_str::<syn::Ident>(&lit.value()).map_err(|_| {
+                    let mut ident = syn::parse_str::<syn::Ident>(&lit.value()).map_err(|_| {
                         syn::Error::new(
                             lit.span(),
                             "`const_name` must be a Rust identifier (the name of the typed column constant)",
                         )
                     })?;
-                    out.const_name = Some(syn::Ident::new(&ident.to_string(), lit.span()));
+                    if ident == "new" {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "`const_name = \"new\"` would clash with the constructor `new`; choose another name",
+                        ));
+                    }
+                    ident.set_span(lit.span());
+                    out.const_name = Some(ident);
                 } else {
                     return Err(meta.error(
                         "unknown `column` attribute; expected `name = \"...\"`, `unique`, `index` or `const_name = \"...\"`",

@@ -1673,12 +1673,12 @@ backend_tests! {
         // An object flushed then rolled back: its handle names no row any more.
         db.rollback()?;
         let e = db.query::<Post>().filter(Post::author.eq(b)).all().unwrap_err();
-        assert!(matches!(e, Error::PendingId { .. }), "{e}");
+        assert!(matches!(e, Error::InvalidHandle { .. }), "{e}");
         // And a key reused by a later row must not be reached through the discarded handle.
         let c = db.add(Author::new("later"));
         db.flush()?;
         let e = db.query::<Author>().filter(Author::id.eq(b)).all().unwrap_err();
-        assert!(matches!(e, Error::PendingId { .. }), "{e}");
+        assert!(matches!(e, Error::InvalidHandle { .. }), "{e}");
         assert_eq!(db.query::<Author>().filter(Author::id.eq(c)).one()?, c);
         Ok(())
     }
@@ -1692,13 +1692,13 @@ backend_tests! {
         let mut other = t.open();
         let theirs = other.query::<Author>().one()?;
         let e = db.query::<Post>().filter(Post::author.eq(theirs)).all();
-        assert!(matches!(e, Err(Error::PendingId { .. })), "{e:?}");
+        assert!(matches!(e, Err(Error::InvalidHandle { .. })), "{e:?}");
         let e = db.query::<Author>().filter(Author::id.eq(theirs)).count();
-        assert!(matches!(e, Err(Error::PendingId { .. })), "{e:?}");
+        assert!(matches!(e, Err(Error::InvalidHandle { .. })), "{e:?}");
         // A new object of the other session.
         let new = other.add(Author::new("b"));
         let e = db.query::<Post>().filter(Post::author.is_in([new])).all();
-        assert!(matches!(e, Err(Error::PendingId { .. })), "{e:?}");
+        assert!(matches!(e, Err(Error::InvalidHandle { .. })), "{e:?}");
         // Its stored id, copied after its flush, is a plain key and works anywhere.
         other.commit()?;
         let copied = other.id(new);
@@ -1731,11 +1731,12 @@ backend_tests! {
                 assert_eq!(c.next(&mut db)?, None);
             }
         }
-        // A cursor taken to another session yields nothing there.
+        // A cursor taken to another session is refused there.
         let mut c = db.query::<Rec>().cursor(1);
         assert!(c.next(&mut db)?.is_some());
         let mut other = t.open();
-        assert_eq!(c.next(&mut other)?, None);
+        let e = c.next(&mut other).unwrap_err();
+        assert!(matches!(e, Error::InvalidHandle { model: "Rec" }), "{e}");
         Ok(())
     }
 

@@ -327,3 +327,98 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    /// A cursor flushes before its first page only: marking each row read (a work queue)
+    /// must not shift the pages that follow, in key order or another.
+    fn a_cursor_reads_every_row_once_while_the_program_edits_them(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        seed(&mut db)?;
+        for ordered in [false, true] {
+            db.execute_sql("UPDATE entry SET stars = 0", &[])?;
+            db.commit()?;
+            let mut db = session(t);
+            let mut query = db.query::<Entry>().filter(Entry::stars.eq(0));
+            if ordered {
+                query = query.order_by(Entry::subtitle.desc());
+            }
+            let mut cursor = query.cursor(2);
+            let mut read = Vec::new();
+            while let Some(h) = cursor.next(&mut db)? {
+                db[h].stars = 1; // taken from the queue
+                read.push(db[h].title.clone());
+            }
+            read.sort();
+            assert_eq!(read, ["a", "b", "c", "d", "e"], "ordered: {ordered}");
+            db.commit()?;
+            assert_eq!(t.count("SELECT count(*) FROM entry WHERE stars = 1"), 5);
+        }
+        Ok(())
+    }
+
+    /// Rows of equal values come in key order, so pages by offset neither repeat nor skip.
+    fn ties_are_broken_by_key(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        let w = db.add(Writer::new("w"));
+        for i in 0..40 {
+            db.add(Entry::new(format!("t{i:02}"), i % 2, None, w, None));
+        }
+        db.commit()?;
+        let mut cursor = db.query::<Entry>().order_by(Entry::stars).cursor(3);
+        let mut read = Vec::new();
+        while let Some(h) = cursor.next(&mut db)? {
+            read.push(db[h].title.clone());
+        }
+        let expected: Vec<String> = t
+            .rows("SELECT title FROM entry ORDER BY stars, id")
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+        assert_eq!(read, expected);
+        Ok(())
+    }
+
+    /// Handles of another session, or of objects deleted, are refused in filters; so is a
+    /// cursor used with another session.
+    fn foreign_and_deleted_handles_are_refused(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        seed(&mut db)?;
+        let mut other = t.open();
+        let stranger = other.add(Writer::new("stranger"));
+        let e = db
+            .query::<Entry>()
+            .filter(Entry::writer.eq(stranger))
+            .all()
+            .unwrap_err();
+        assert!(matches!(e, orm_core::Error::InvalidHandle { model: "Writer" }), "{e}");
+        let gone = db.add(Writer::new("gone"));
+        db.flush()?;
+        db.delete(gone)?;
+        db.flush()?;
+        let e = db.query::<Entry>().filter(Entry::writer.eq(gone)).all().unwrap_err();
+        assert!(matches!(e, orm_core::Error::InvalidHandle { .. }), "{e}");
+        let mut cursor = db.query::<Entry>().cursor(2);
+        assert!(cursor.next(&mut db)?.is_some());
+        let e = cursor.next(&mut other).unwrap_err();
+        assert!(matches!(e, orm_core::Error::InvalidHandle { model: "Entry" }), "{e}");
+        Ok(())
+    }
+
+    /// Borrowed values and options work as operands.
+    fn borrowed_and_optional_operands(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        seed(&mut db)?;
+        let third = String::from("third");
+        let ids: Vec<Id<Entry>> = vec![Id::new(1), Id::new(3)];
+        let by_ref = db.query::<Entry>().filter(Entry::subtitle.eq(&third)).count()?;
+        let some = Some(third.clone());
+        let by_option = db.query::<Entry>().filter(Entry::subtitle.eq(some)).count()?;
+        let none = db.query::<Entry>().filter(Entry::subtitle.eq(None)).count()?;
+        let listed = db.query::<Entry>().filter(Entry::id.is_in(ids.iter())).count()?;
+        let all_stars: Vec<i32> = vec![5, 9];
+        let first: &i32 = &all_stars[0];
+        let by_int_ref = db.query::<Entry>().filter(Entry::stars.eq(first)).count()?;
+        assert_eq!((by_ref, by_option, none, listed, by_int_ref), (1, 1, 2, 2, 2));
+        Ok(())
+    }
+}

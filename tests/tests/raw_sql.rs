@@ -150,3 +150,21 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    /// A join whose tables share column names cannot be matched to one model's columns.
+    fn a_raw_join_with_two_columns_of_a_name_is_refused(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        seed(&mut db)?;
+        let sql = "SELECT * FROM shelf s JOIN item i ON i.shelf_id = s.id";
+        let e = db.query_sql::<Item>(sql, &[]).unwrap_err();
+        assert!(
+            matches!(&e, Error::RawColumnAmbiguous { model: "Item", column, .. } if column == "id"),
+            "{e}"
+        );
+        // Naming the model's columns works.
+        let sql = "SELECT i.* FROM shelf s JOIN item i ON i.shelf_id = s.id WHERE s.label = 'top'";
+        assert_eq!(db.query_sql::<Item>(sql, &[])?.len(), 2);
+        Ok(())
+    }
+}

@@ -1,7 +1,7 @@
 //! Reading a query's rows a page at a time.
 
 use super::Spec;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::Handle;
 use crate::model::Model;
 use crate::session::Session;
@@ -18,7 +18,10 @@ use std::marker::PhantomData;
 ///
 /// Pages in key order (no `order_by`) continue after the last key read, so rows that
 /// other sessions insert or delete meanwhile neither repeat nor shift the rest; pages in
-/// another order are read by `OFFSET`.
+/// another order are read by `OFFSET` (ties broken by key), which such writes can shift.
+/// Pages by key flush (if autoflush is on) before each page, so new objects with later keys
+/// are read too; pages by offset flush before the first page only, so that what the program
+/// writes to the rows it reads does not move the pages that follow.
 ///
 /// ```
 /// # use orm_core::prelude::*;
@@ -68,8 +71,13 @@ impl<T: Model> Cursor<T> {
     }
 
     /// The next row (reading the next page when the last one is used up), or `None` at the
-    /// end.
+    /// end. `InvalidHandle` with another session than the first one it was used with.
     pub fn next(&mut self, db: &mut Session) -> Result<Option<Handle<T>>> {
+        if *self.session.get_or_insert(db.id) != db.id {
+            return Err(Error::InvalidHandle {
+                model: T::META.name,
+            });
+        }
         if self.buffer.is_empty() && !self.done {
             self.fetch(db)?;
         }
@@ -78,11 +86,6 @@ impl<T: Model> Cursor<T> {
 
     /// Reads the next page.
     fn fetch(&mut self, db: &mut Session) -> Result<()> {
-        if *self.session.get_or_insert(db.id) != db.id {
-            // A cursor of another session: nothing of it belongs here.
-            self.done = true;
-            return Ok(());
-        }
         let by_key = self.spec.select.order_by.is_empty();
         let mut spec = self.spec.clone();
         let want = self
@@ -102,15 +105,25 @@ impl<T: Model> Cursor<T> {
         } else {
             spec.select.offset = Some(skip + self.read);
         }
+        // Pages by offset are flushed before the first page only: the session's own writes
+        // (to rows already read, say) must not shift the pages that follow.
+        if !by_key && self.read > 0 {
+            spec.autoflush = Some(false);
+        }
         let slots = if want == 0 { Vec::new() } else { spec.run(db)? };
         let n = slots.len() as u64;
         self.read += n;
         self.remaining = self.remaining.map(|r| r - n.min(r));
         self.done = n < want || self.remaining == Some(0);
         if let Some(&last) = slots.last() {
-            let si = db.store_index_or_create(T::META);
-            let key = db.stores[si].column(last, T::META.key).into_owned();
-            self.after = Some(Arg::Value(key));
+            // The key as the row has it (an edit of a natural key not flushed yet is not).
+            let (si, key) = (db.store_index_or_create(T::META), T::META.key);
+            let store = &db.stores[si];
+            let value = match store.snapshot_value(last, key) {
+                Some(v) => v.clone(),
+                None => store.column(last, key).into_owned(),
+            };
+            self.after = Some(Arg::Value(value));
         }
         self.buffer.extend(slots);
         Ok(())

@@ -20,6 +20,21 @@ pub struct Eager<M, T> {
     _m: PhantomData<fn() -> (M, T)>,
 }
 
+impl<M, T> Clone for Eager<M, T> {
+    fn clone(&self) -> Self {
+        Eager {
+            node: self.node.clone(),
+            _m: PhantomData,
+        }
+    }
+}
+
+impl<M, T> std::fmt::Debug for Eager<M, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.node.fmt(f)
+    }
+}
+
 /// A relationship to load, by index in the model's relations, and what to load below it.
 #[derive(Clone, Debug)]
 pub(crate) struct Node {
@@ -135,6 +150,50 @@ fn children(
     ci: usize,
     whole: bool,
 ) -> Result<(Vec<u32>, bool)> {
+    let (inv, column, nullable) = child_key(db, pi, rel, ci)?;
+    db.settle(ci);
+    let unloaded: Vec<u32> = slots
+        .iter()
+        .copied()
+        .filter(|&p| {
+            db.stores[pi]
+                .collection(p, rel)
+                .is_some_and(|c| c.slots().is_none())
+        })
+        .collect();
+    // The whole table only when no collection is loaded yet: otherwise the keys of the
+    // parents left (none, often).
+    let rows = if unloaded.is_empty() {
+        Vec::new()
+    } else if whole && unloaded.len() == slots.len() {
+        read_with_parents(db, ci, column, nullable)?
+    } else {
+        let keys: Vec<i64> = unloaded
+            .iter()
+            .filter_map(|&p| match db.stores[pi].key_id(p) {
+                RawId::Stored(k) => Some(k),
+                _ => None,
+            })
+            .collect();
+        read_in(db, ci, column, &keys, true)?
+    };
+    let (flat, starts) = group(db, pi, &unloaded, ci, inv, &rows);
+    for (i, &p) in unloaded.iter().enumerate() {
+        let found = &flat[starts[i]..starts[i + 1]];
+        db.fill_children(pi, p, rel, inv, ci, found, true);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for &p in slots {
+        if let Some(c) = db.stores[pi].collection(p, rel) {
+            c.append_slots(&mut out);
+        }
+    }
+    Ok((out, whole && !nullable))
+}
+
+/// The `belongs_to` of the children (store `ci`) that is the other side of has-many or
+/// has-one `rel` of the parents (store `pi`): its index, its column, whether it is nullable.
+fn child_key(db: &Session, pi: usize, rel: usize, ci: usize) -> Result<(usize, usize, bool)> {
     let pmeta = db.stores[pi].meta();
     let cmeta = db.stores[ci].meta();
     let inv = db.links[pi][rel]
@@ -151,50 +210,23 @@ fn children(
     let RelationKind::BelongsTo { column, nullable } = cmeta.relations[inv].kind else {
         unreachable!("checked above")
     };
-    db.settle(ci);
-    let unloaded: Vec<u32> = slots
-        .iter()
-        .copied()
-        .filter(|&p| {
-            db.stores[pi]
-                .collection(p, rel)
-                .is_some_and(|c| c.slots().is_none())
-        })
-        .collect();
-    let keys: Vec<i64> = unloaded
-        .iter()
-        .filter_map(|&p| match db.stores[pi].key_id(p) {
-            RawId::Stored(k) => Some(k),
-            _ => None,
-        })
-        .collect();
-    // The whole table only when no collection is loaded yet: otherwise the keys of the
-    // parents left (none, often).
-    let rows = if unloaded.is_empty() {
-        Vec::new()
-    } else if whole && unloaded.len() == slots.len() {
-        // Every row with a parent (a required key: every row).
-        let mut select = Select::new(cmeta).by_key();
-        if nullable {
-            select.filter = Some(Expr::Not(Box::new(Expr::IsNull { column })));
-        }
-        let sql = select.render(db.conn.dialect());
-        db.load_slots(ci, &sql.text, &[])?
-    } else {
-        read_in(db, ci, column, &keys, true)?
-    };
-    let (flat, starts) = group(db, pi, &unloaded, ci, inv, &rows);
-    for (i, &p) in unloaded.iter().enumerate() {
-        let found = &flat[starts[i]..starts[i + 1]];
-        db.fill_children(pi, p, rel, inv, ci, found, true);
+    Ok((inv, column, nullable))
+}
+
+/// Every row of store `si` that has a parent through `column` (a required key: every row),
+/// in key order.
+fn read_with_parents(
+    db: &mut Session,
+    si: usize,
+    column: usize,
+    nullable: bool,
+) -> Result<Vec<u32>> {
+    let mut select = Select::new(db.stores[si].meta()).by_key();
+    if nullable {
+        select.filter = Some(Expr::Not(Box::new(Expr::IsNull { column })));
     }
-    let mut out = Vec::with_capacity(rows.len());
-    for &p in slots {
-        if let Some(c) = db.stores[pi].collection(p, rel) {
-            c.append_slots(&mut out);
-        }
-    }
-    Ok((out, whole && !nullable))
+    let sql = select.render(db.conn.dialect());
+    db.load_slots(si, &sql.text, &[])
 }
 
 /// The child `rows` (store `ci`, key `inv`) of each of the `parents` (store `pi`), grouped by
@@ -293,7 +325,7 @@ fn in_chunk(max_params: usize) -> usize {
 
 /// How many placeholders an `IN` list of `n` keys gets (the last key repeated): a power of
 /// two up to 1,024, then a multiple of 1,024, so that a model has a few dozen statement
-/// shapes and at most a tenth of the keys is repeated past that.
+/// shapes and fewer than 1,024 keys are repeated past that.
 pub(crate) fn in_list_len(n: usize) -> usize {
     if n <= 1024 {
         n.next_power_of_two()

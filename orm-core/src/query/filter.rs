@@ -89,6 +89,16 @@ impl Operand<Option<String>> for &str {
         Arg::Value(Value::Text(self.to_owned()))
     }
 }
+impl<T: ColumnType> Operand<Option<T>> for &T {
+    fn into_arg(self) -> Arg {
+        Arg::Value(self.to_sql().into_owned())
+    }
+}
+impl Operand<Vec<u8>> for &[u8] {
+    fn into_arg(self) -> Arg {
+        Arg::Value(Value::Blob(self.to_owned()))
+    }
+}
 impl<P: Model> Operand<Id<P>> for Id<P> {
     fn into_arg(self) -> Arg {
         Arg::Id(self.raw(), P::META)
@@ -97,6 +107,16 @@ impl<P: Model> Operand<Id<P>> for Id<P> {
 impl<P: Model> Operand<Id<P>> for Handle<P> {
     fn into_arg(self) -> Arg {
         Arg::Id(Id::from(self).raw(), P::META)
+    }
+}
+impl<P: Model> Operand<Id<P>> for &Id<P> {
+    fn into_arg(self) -> Arg {
+        Arg::Id(self.raw(), P::META)
+    }
+}
+impl<P: Model> Operand<Id<P>> for &Handle<P> {
+    fn into_arg(self) -> Arg {
+        Arg::Id(Id::from(*self).raw(), P::META)
     }
 }
 
@@ -194,6 +214,18 @@ pub struct OrderBy<M> {
     _m: PhantomData<fn() -> M>,
 }
 
+impl<M> Clone for OrderBy<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M> Copy for OrderBy<M> {}
+impl<M> std::fmt::Debug for OrderBy<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.order.fmt(f)
+    }
+}
+
 impl<M> OrderBy<M> {
     fn new(column: usize, descending: bool) -> Self {
         OrderBy {
@@ -264,7 +296,10 @@ impl<M, V> Column<M, V> {
             high: high.into_arg(),
         })
     }
-    /// `column IN (values)`; no row when `values` is empty.
+    /// `column IN (values)`; no row when `values` is empty. A `None` among them matches no
+    /// row (as in SQL; use `is_null` for those). Each value is a parameter: a list is bound
+    /// in one statement, under the database's limit (32,766 on SQLite, 65,535 on
+    /// PostgreSQL).
     pub fn is_in<O: Operand<V>>(self, values: impl IntoIterator<Item = O>) -> Filter<M> {
         Filter::from_expr(Expr::In {
             column: self.index,

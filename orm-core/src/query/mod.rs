@@ -43,7 +43,7 @@ use crate::model::Model;
 use crate::session::store::State;
 use crate::session::Session;
 use crate::sql::{Arg, Columns, Expr, Select};
-use crate::value::{SqlType, ValueRef};
+use crate::value::{ColumnType, SqlType};
 use std::marker::PhantomData;
 
 /// A query of `T` rows, built on a session with [`Session::query`] and run by
@@ -172,20 +172,23 @@ impl<'s, T: Model> Query<'s, T> {
         }
     }
 
-    /// How many rows the query finds (with its limit and offset).
+    /// How many rows the query finds (with its limit and offset; eager loads do not apply).
     pub fn count(mut self) -> Result<u64> {
         self.spec.select.columns = Columns::Count;
         let Query { db, spec, .. } = self;
         let mut n = 0;
         spec.query(db, &mut |row| {
-            n = match row.value(0, SqlType::I64) {
-                Ok(ValueRef::I64(v)) => v.max(0) as u64,
-                Ok(ValueRef::I32(v)) => v.max(0) as u64,
-                _ => 0,
-            };
+            let count = row
+                .value(0, SqlType::I64)
+                .and_then(|v| i64::from_sql(v).map_err(|e| e.0));
+            n = count.map_err(|message| Error::Decode {
+                model: T::META.name,
+                field: "count(*)",
+                message,
+            })?;
             Ok(())
         })?;
-        Ok(n)
+        Ok(n.max(0) as u64)
     }
 
     /// Whether the query finds a row.
@@ -206,7 +209,8 @@ impl<'s, T: Model> Query<'s, T> {
         Cursor::new(self.spec, page)
     }
 
-    /// Plain values of some columns of each row, without objects or the identity map:
+    /// Plain values of some columns of each row, without objects or the identity map (eager
+    /// loads given with [`with`](Query::with) do not apply: there are no objects):
     /// `db.query::<Post>().select((Post::id, Post::title))?` gives `(Id<Post>, String)`s.
     pub fn select<S: Selection<T>>(self, columns: S) -> Result<Vec<S::Row>> {
         let mut out = Vec::new();
@@ -250,8 +254,15 @@ impl Spec {
             resolve_ids(db, f)?;
         }
         select.filter = filter;
-        if select.order_by.is_empty() && matches!(select.columns, Columns::All | Columns::Only(_)) {
-            select = select.by_key();
+        // The key breaks ties, so that the rows of equal values come in one order every time
+        // (pages by limit and offset neither repeat nor skip them).
+        let key = select.meta.key;
+        let rows = matches!(select.columns, Columns::All | Columns::Only(_));
+        if rows && !select.order_by.iter().any(|o| o.column == key) {
+            select.order_by.push(crate::sql::Order {
+                column: key,
+                descending: false,
+            });
         }
         if select.for_update {
             db.conn.begin()?;
@@ -268,8 +279,7 @@ impl Spec {
     ) -> Result<()> {
         let select = self.prepare(db)?;
         let sql = select.render(db.conn.dialect());
-        let params: Vec<ValueRef<'_>> = sql.params.iter().map(|v| v.as_ref()).collect();
-        db.conn.query_streaming(&sql.text, &params, each)
+        db.conn.query_streaming(&sql.text, &sql.param_refs(), each)
     }
 
     /// Runs the query for objects, then its eager loads: the slots of the rows found.
@@ -277,8 +287,7 @@ impl Spec {
         let select = self.prepare(db)?;
         let si = db.store_index_or_create(select.meta);
         let sql = select.render(db.conn.dialect());
-        let params: Vec<ValueRef<'_>> = sql.params.iter().map(|v| v.as_ref()).collect();
-        let slots = db.load_slots(si, &sql.text, &params)?;
+        let slots = db.load_slots(si, &sql.text, &sql.param_refs())?;
         let whole = select.filter.is_none() && select.limit.is_none() && select.offset.is_none();
         for node in &self.eager {
             eager::load(db, si, &slots, node, whole)?;
@@ -298,19 +307,19 @@ fn resolve_ids(db: &Session, filter: &mut Expr) -> Result<()> {
     result
 }
 
-/// A pending id of an object the flush stored becomes its key; one not stored yet (or of
-/// another session) is an error.
+/// A pending id of an object the flush stored becomes its key; one not stored yet is
+/// `PendingId`, and one of another session or of an object discarded is `InvalidHandle`.
 fn resolve_arg(db: &Session, arg: &mut Arg) -> Result<()> {
     let Arg::Id(raw, meta) = arg else {
         return Ok(());
     };
     if let RawId::Pending { session, slot } = *raw {
-        let stored = db
-            .store_index_of(meta)
-            .filter(|&si| session == db.id && db.stores[si].state(slot) == State::Persistent)
-            .map(|si| db.stores[si].key_id(slot))
-            .ok_or(Error::PendingId { model: meta.name })?;
-        *raw = stored;
+        let si = db.store_index_of(meta).filter(|_| session == db.id);
+        *raw = match si.map(|si| (si, db.stores[si].state(slot))) {
+            Some((si, State::Persistent)) => db.stores[si].key_id(slot),
+            Some((_, State::New)) => return Err(Error::PendingId { model: meta.name }),
+            _ => return Err(Error::InvalidHandle { model: meta.name }),
+        };
     }
     Ok(())
 }

@@ -120,21 +120,37 @@ impl Session {
     }
 }
 
-/// For each column of `meta`, its position in the rows of the raw query `sql`.
+/// For each column of `meta`, its position in the rows of the raw query `sql`: the one
+/// column of that name (exactly, else ignoring ASCII case); none, or two (a join of tables
+/// with columns of the same name), is an error.
 fn positions(meta: &crate::model::ModelMeta, names: &[String], sql: &str) -> Result<Vec<usize>> {
+    let find = |name: &str, same: &dyn Fn(&str) -> bool| -> Result<Option<usize>> {
+        let mut found = names.iter().enumerate().filter(|(_, n)| same(n));
+        match (found.next(), found.next()) {
+            (Some((i, _)), None) => Ok(Some(i)),
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(Error::RawColumnAmbiguous {
+                model: meta.name,
+                column: name.to_owned(),
+                sql: sql.to_owned(),
+            }),
+        }
+    };
     meta.columns
         .iter()
         .map(|c| {
-            names
-                .iter()
-                .position(|n| *n == c.name)
-                .or_else(|| names.iter().position(|n| n.eq_ignore_ascii_case(c.name)))
-                .ok_or_else(|| Error::RawColumnMissing {
-                    model: meta.name,
-                    field: c.field,
-                    column: c.name,
-                    sql: sql.to_owned(),
-                })
+            let exact = find(c.name, &|n| n == c.name)?;
+            let any_case = || find(c.name, &|n| n.eq_ignore_ascii_case(c.name));
+            let at = match exact {
+                Some(i) => Some(i),
+                None => any_case()?,
+            };
+            at.ok_or_else(|| Error::RawColumnMissing {
+                model: meta.name,
+                field: c.field,
+                column: c.name,
+                sql: sql.to_owned(),
+            })
         })
         .collect()
 }

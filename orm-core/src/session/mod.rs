@@ -493,8 +493,7 @@ impl Session {
         }
         let key = T::META.key;
         let sql = self.conn.sql(T::META, SqlKey::Select(Some(key)), |d| {
-            let select = crate::sql::Select::new(T::META).filter(crate::sql::Expr::eq_param(key));
-            select.by_key().render(d).text
+            crate::sql::Select::by_column(T::META, key).render(d).text
         });
         Ok(self.load_rows::<T>(&sql, &[value])?.into_iter().next())
     }

@@ -196,6 +196,13 @@ pub struct Sql {
     pub params: Vec<Value>,
 }
 
+impl Sql {
+    /// The parameters, borrowed, as a connection takes them.
+    pub fn param_refs(&self) -> Vec<crate::value::ValueRef<'_>> {
+        self.params.iter().map(Value::as_ref).collect()
+    }
+}
+
 /// Builds the text of one statement of one table.
 struct Renderer<'a> {
     d: &'a dyn Dialect,
@@ -338,6 +345,11 @@ impl Select {
     pub fn filter(mut self, filter: Expr) -> Select {
         self.filter = Some(filter);
         self
+    }
+
+    /// The rows whose `column` equals a value the caller binds, in key order.
+    pub fn by_column(meta: &'static ModelMeta, column: usize) -> Select {
+        Select::new(meta).filter(Expr::eq_param(column)).by_key()
     }
 
     /// Orders the rows by key.

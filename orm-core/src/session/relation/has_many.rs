@@ -73,9 +73,9 @@ impl Session {
                 unreachable!("inverse of a has_many is a belongs_to")
             };
             let sql = self.conn.sql(C::META, SqlKey::Select(Some(column)), |d| {
-                let select =
-                    crate::sql::Select::new(C::META).filter(crate::sql::Expr::eq_param(column));
-                select.by_key().render(d).text
+                crate::sql::Select::by_column(C::META, column)
+                    .render(d)
+                    .text
             });
             found = self
                 .load_rows::<C>(&sql, &[crate::value::ValueRef::I64(k)])?
