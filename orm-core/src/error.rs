@@ -184,6 +184,14 @@ pub enum Error {
         /// The key the session knows the row by.
         key: String,
     },
+    /// [`Session::refresh`](crate::Session::refresh) found no row for the object.
+    #[error("`{model}` with key {key} is no longer in the database (another program deleted it): there is nothing to refresh it from; `expunge` it, or `rollback()`")]
+    RowGone {
+        /// The model.
+        model: &'static str,
+        /// The key the session knows the row by.
+        key: String,
+    },
     /// Deleting a parent would leave children whose required key names it: the relationship
     /// neither cascades the delete nor can set their key to `NULL`.
     #[error("deleting `{parent}` {key} would leave {count} `{child}` whose required `{child}.{field}` points at it; delete them or give them another parent first, or add `cascade_delete` to the parent's `#[has_many]`")]

@@ -1,6 +1,7 @@
 //! The [`Session`]: a unit of work over one connection, holding every object it loaded or was
 //! given, one per row.
 
+mod expunge;
 pub(crate) mod relation;
 pub mod store;
 

@@ -907,6 +907,70 @@ impl<T: Model> Store<T> {
     }
 }
 
+impl<T: Model> Store<T> {
+    /// Takes an object out of the store: no key, no work pending, its handles invalid.
+    pub(crate) fn detach(&mut self, slot: u32) {
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let Some(obj) = s.obj.take() else { return };
+        s.state = State::Discarded;
+        s.marked = false;
+        s.touched = false;
+        s.doomed = false;
+        // The key the identity map holds it under (the row's, if an edit changed it).
+        let stored = self
+            .snapshots
+            .remove(&slot)
+            .and_then(|snap| snap.columns().get(T::META.key).cloned())
+            .and_then(|v| KeyValue::from_ref(v.as_ref()));
+        self.forget_key(stored, slot);
+        self.forget_key(Self::key_of(&obj), slot);
+        self.pending_keys.retain(|_, s| *s != slot);
+        for list in [
+            &mut self.new,
+            &mut self.marked,
+            &mut self.touched,
+            &mut self.doomed,
+        ] {
+            list.retain(|&s| s != slot);
+        }
+        self.linked.remove(&slot);
+    }
+
+    /// Puts `fresh`, just read from the object's row, in place of the object: its loaded
+    /// collections carry over, and it is no longer marked as changed.
+    pub(crate) fn replace_with_row(&mut self, slot: u32, mut fresh: T, session: u32) {
+        let s = &mut self.slots[slot as usize];
+        let Some(old) = s.obj.take() else { return };
+        for r in 0..T::META.relations.len() {
+            if T::META.relations[r].kind.holds_children() {
+                if let Some(children) = old.collection(r).slots() {
+                    fresh.collection_mut(r).set_slots(session, &children);
+                }
+            }
+        }
+        s.obj = Some(fresh);
+        if s.marked {
+            s.marked = false;
+            self.marked.retain(|&m| m != slot);
+        }
+        if s.touched {
+            s.touched = false;
+            self.touched.retain(|&t| t != slot);
+        }
+        self.snapshots.remove(&slot);
+        // Loaded again from the row whose key the identity map holds.
+        let key = self.slots[slot as usize]
+            .obj
+            .as_ref()
+            .and_then(Self::key_of);
+        if let Some(k) = key {
+            self.identity.insert(k, slot);
+        }
+    }
+}
+
 /// The has-many and has-one relations of `T`.
 fn has_many<T: Model>() -> impl Iterator<Item = usize> {
     (0..T::META.relations.len()).filter(|&r| T::META.relations[r].kind.holds_children())
