@@ -1,5 +1,6 @@
-//! `expunge` (one object out of the session, its row kept) and `refresh` (one object read
-//! again from its row, its unflushed edits dropped), checked against the rows by plain SQL.
+//! `expunge` (one object out of the session, its row kept), `refresh` (one object read
+//! again from its row, its unflushed edits dropped) and a query's `populate_existing`,
+//! checked against the rows by plain SQL.
 
 use orm_core::prelude::*;
 use orm_core::Error;
@@ -173,6 +174,42 @@ backend_tests! {
         }
         assert_eq!(total, t.count("SELECT CAST(sum(weight) AS BIGINT) FROM crate"));
         assert!(db.all::<Crate>()?.len() == 50, "the rows are still there");
+        Ok(())
+    }
+
+    fn populate_existing_overwrites_the_objects_a_query_reads(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        let [top, low] = seed(&mut db)?;
+        let boxes = db.query::<Crate>().all()?;
+        db.load(top, Shelf::boxes)?;
+        db.load(low, Shelf::boxes)?;
+        let (a, b) = (boxes[0], boxes[1]);
+        db[b].weight = 200; // not flushed
+        t.exec("UPDATE crate SET weight = 10, shelf_id = 2 WHERE name = 'a'");
+        // Without it, the objects keep what the session has.
+        let again = db.query::<Crate>().autoflush(false).all()?;
+        assert_eq!(again, boxes);
+        assert_eq!((db[a].weight, db[b].weight), (1, 200));
+        // With it (and autoflush off, so the edit is not written first), the rows win.
+        let fresh = db
+            .query::<Crate>()
+            .autoflush(false)
+            .populate_existing()
+            .all()?;
+        assert_eq!(fresh, boxes, "the same objects");
+        assert_eq!((db[a].weight, db[b].weight), (10, 2));
+        assert_eq!(db[a].shelf, Some(db[low].id));
+        assert_eq!(names(&db, db[top].boxes.as_slice()), ["b"]);
+        assert_eq!(names(&db, db[low].boxes.as_slice()), ["c", "a"]);
+        db.log_statements(true);
+        db.commit()?;
+        assert!(writes(&mut db).is_empty(), "nothing left to write");
+        // With autoflush on, edits are written first, then read back.
+        db[b].weight = 300;
+        let found = db.query::<Crate>().populate_existing().filter(Crate::name.eq("b")).one()?;
+        assert_eq!(db[found].weight, 300);
+        db.commit()?;
+        assert_eq!(t.count("SELECT weight FROM crate WHERE name = 'b'"), 300);
         Ok(())
     }
 }

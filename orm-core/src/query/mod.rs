@@ -70,6 +70,8 @@ pub(crate) struct Spec {
     pub(crate) filters: Vec<Expr>,
     pub(crate) autoflush: Option<bool>,
     pub(crate) eager: Vec<eager::Node>,
+    /// Rows already in the session overwrite their objects.
+    pub(crate) populate: bool,
 }
 
 impl Session {
@@ -82,6 +84,7 @@ impl Session {
                 filters: Vec::new(),
                 autoflush: None,
                 eager: Vec::new(),
+                populate: false,
             },
             _m: PhantomData,
         }
@@ -134,6 +137,16 @@ impl<'s, T: Model> Query<'s, T> {
     /// objects are not found, and a filter on a pending id fails with `PendingId`.
     pub fn autoflush(mut self, on: bool) -> Self {
         self.spec.autoflush = Some(on);
+        self
+    }
+
+    /// Rows the session already holds take the database's values (SQLAlchemy's
+    /// `populate_existing`), also rows its eager loads read (collections already loaded are
+    /// not read again): their unflushed edits are dropped (with autoflush on, the query writes
+    /// them first), and an object whose key to a parent changed moves between the parents'
+    /// loaded collections.
+    pub fn populate_existing(mut self) -> Self {
+        self.spec.populate = true;
         self
     }
 
@@ -284,7 +297,15 @@ impl Spec {
 
     /// Runs the query for objects, then its eager loads: the slots of the rows found.
     pub(crate) fn run(&self, db: &mut Session) -> Result<Vec<u32>> {
+        // After the autoflush, whose reads (of children to cascade to) must not overwrite.
         let select = self.prepare(db)?;
+        db.populating = self.populate;
+        let result = self.run_loads(db, select);
+        db.populating = false;
+        result
+    }
+
+    fn run_loads(&self, db: &mut Session, select: Select) -> Result<Vec<u32>> {
         let si = db.store_index_or_create(select.meta);
         let sql = select.render(db.conn.dialect());
         let slots = db.load_slots(si, &sql.text, &sql.param_refs())?;

@@ -71,6 +71,9 @@ pub struct Session {
     pub(crate) links: Vec<Vec<relation::Link>>,
     /// Whether queries flush pending changes before they read.
     pub(crate) autoflush: bool,
+    /// Whether rows loaded now overwrite the objects already there (a query's
+    /// `populate_existing`, while it runs).
+    pub(crate) populating: bool,
 }
 
 impl Session {
@@ -115,6 +118,7 @@ impl Session {
             unlinked: Vec::new(),
             links: Vec::new(),
             autoflush: true,
+            populating: false,
         }
     }
 
@@ -510,19 +514,44 @@ impl Session {
 
     /// The one path from rows to objects: runs a `SELECT` of every column of the model of
     /// store `si` and reads each row into that store (a row already there keeps its object
-    /// and its edits); the slots of the rows, in order.
+    /// and its edits, unless [`populating`](Session::populating)); the slots of the rows, in
+    /// order.
     pub(crate) fn load_slots(
         &mut self,
         si: usize,
         sql: &str,
         params: &[ValueRef<'_>],
     ) -> Result<Vec<u32>> {
+        if self.populating {
+            return self.reload_slots(si, sql, params);
+        }
         let store = &mut self.stores[si];
         let mut out = Vec::new();
         self.conn.query(sql, params, &mut |row| {
             out.push(store.load_row(row)?);
             Ok(())
         })?;
+        Ok(out)
+    }
+
+    /// [`load_slots`](Session::load_slots) where the objects already there take the rows'
+    /// values, moving between their parents' collections where a key changed.
+    fn reload_slots(&mut self, si: usize, sql: &str, params: &[ValueRef<'_>]) -> Result<Vec<u32>> {
+        self.settle(si);
+        let (session, store) = (self.id, &mut self.stores[si]);
+        let mut out = Vec::new();
+        let mut moves = Vec::new();
+        self.conn.query(sql, params, &mut |row| {
+            let (slot, changed) = store.reload_row(row, session)?;
+            out.push(slot);
+            moves.extend(
+                changed
+                    .into_iter()
+                    .map(|(r, linked, now)| (si, slot, r, linked, now)),
+            );
+            Ok(())
+        })?;
+        self.move_children(&moves, true);
         Ok(out)
     }
 

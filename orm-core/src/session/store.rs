@@ -201,6 +201,10 @@ pub(crate) struct Slot<T> {
     doomed: bool,
 }
 
+/// What [`Store::reload_row`] reports: the slot, and for each `belongs_to` whose key the row
+/// changed, (relation, the parent the object is linked under, the key now).
+pub(crate) type Reloaded = (u32, Vec<(usize, RawId, RawId)>);
+
 /// The objects of one model.
 pub struct Store<T: Model> {
     pub(crate) slots: Vec<Slot<T>>,
@@ -503,6 +507,8 @@ pub trait AnyStore: Any + Send {
     /// Marks (snapshots) a slot and sets a foreign key.
     fn set_foreign_key(&mut self, slot: u32, rel: usize, id: RawId);
     fn load_row(&mut self, row: &dyn RawRow) -> Result<u32>;
+    /// [`Store::reload_row`]: an object already there takes the row's values.
+    fn reload_row(&mut self, row: &dyn RawRow, session: u32) -> Result<Reloaded>;
     /// After a successful flush: the inserted rows' keys and resolved foreign keys.
     fn apply_insert(&mut self, slot: u32, key: Option<i64>, fks: &[(usize, RawId)]);
     /// After a successful flush: an updated row's new key in the identity map, and its
@@ -650,6 +656,9 @@ impl<T: Model> AnyStore for Store<T> {
     }
     fn load_row(&mut self, row: &dyn RawRow) -> Result<u32> {
         Store::load_row(self, row)
+    }
+    fn reload_row(&mut self, row: &dyn RawRow, session: u32) -> Result<Reloaded> {
+        Store::reload_row(self, row, session)
     }
     fn apply_insert(&mut self, slot: u32, key: Option<i64>, fks: &[(usize, RawId)]) {
         let s = &mut self.slots[slot as usize];
@@ -936,6 +945,30 @@ impl<T: Model> Store<T> {
             list.retain(|&s| s != slot);
         }
         self.linked.remove(&slot);
+    }
+
+    /// Reads a row into the session like [`load_row`](Store::load_row), except that an
+    /// object already there takes the row's values (its edits dropped): its slot, and for
+    /// each `belongs_to` whose key the row changes, (relation, the parent it is linked
+    /// under, the key now) for the session to move it between collections.
+    pub(crate) fn reload_row(&mut self, row: &dyn RawRow, session: u32) -> Result<Reloaded> {
+        let meta = T::META;
+        let existing = row
+            .value(meta.key, meta.key_column().sql_type)
+            .ok()
+            .and_then(KeyValue::from_ref)
+            .and_then(|k| self.identity.get(&k));
+        let Some(slot) = existing else {
+            return Ok((self.load_row(row)?, Vec::new()));
+        };
+        let fresh = T::from_row(&mut RowReader::new(row, meta))?;
+        let moves = (0..meta.relations.len())
+            .filter(|&r| matches!(meta.relations[r].kind, RelationKind::BelongsTo { .. }))
+            .map(|r| (r, AnyStore::linked_fk(self, slot, r), fresh.foreign_key(r)))
+            .filter(|&(_, linked, now)| linked != now)
+            .collect();
+        self.replace_with_row(slot, fresh, session);
+        Ok((slot, moves))
     }
 
     /// Puts `fresh`, just read from the object's row, in place of the object: its loaded
