@@ -8,6 +8,8 @@ mod ctxt;
 mod expand;
 mod fallback;
 mod name;
+#[cfg(test)]
+mod snapshots;
 
 use proc_macro::TokenStream;
 
