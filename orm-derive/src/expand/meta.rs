@@ -1,7 +1,7 @@
 //! The model's static metadata: table, columns and relationships.
 
 use super::{concrete, private};
-use crate::ast::{generic_arg, Kind, Model};
+use crate::ast::{generic_arg, Field, Kind, Model};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -16,28 +16,28 @@ pub struct Meta {
     pub relation: Vec<Option<usize>>,
 }
 
-/// Builds the metadata of `model`.
-pub fn expand(model: &Model<'_>) -> Meta {
-    let p = private();
-    let ident = model.ident;
-    let name = ident.to_string();
-    let table = &model.table;
-    let mut columns = Vec::new();
-    let mut relations = Vec::new();
-    let mut column_of = Vec::new();
-    let mut relation_of = Vec::new();
-    let mut key = 0usize;
-    let mut generated = false;
-    for f in &model.fields {
-        let field = f.ident.to_string();
-        let col = &f.column;
-        let ty = f.ty;
+/// The column and relation entries of the metadata, gathered field by field.
+#[derive(Default)]
+struct Entries {
+    columns: Vec<TokenStream>,
+    relations: Vec<TokenStream>,
+    column_of: Vec<Option<usize>>,
+    relation_of: Vec<Option<usize>>,
+    key: usize,
+    generated: bool,
+}
+
+impl Entries {
+    /// The entries of field `f` of `model`.
+    fn field(&mut self, model: &Model<'_>, f: &Field<'_>) {
+        let p = private();
+        let (field, col, ty) = (f.ident.to_string(), &f.column, f.ty);
         let (unique, index) = (f.unique, f.index);
-        let rel_index = relations.len();
+        let rel_index = self.relations.len();
         let column = match &f.kind {
             Kind::Column | Kind::Key { generated: false } => {
                 if let Kind::Key { .. } = f.kind {
-                    key = columns.len();
+                    self.key = self.columns.len();
                 }
                 let sql_type = quote_spanned!(ty.span()=> <#ty as #p::ColumnType>::SQL_TYPE);
                 let nullable = quote_spanned!(ty.span()=> <#ty as #p::ColumnType>::NULLABLE);
@@ -47,79 +47,124 @@ pub fn expand(model: &Model<'_>) -> Meta {
                 })
             }
             Kind::Key { generated: true } => {
-                key = columns.len();
-                generated = true;
+                self.key = self.columns.len();
+                self.generated = true;
                 Some(quote! {
                     #p::ColumnMeta { name: #col, field: #field, sql_type: #p::SqlType::I64,
                         nullable: false, unique: false, index: false, relation: #p::Option::None }
                 })
             }
-            Kind::BelongsTo {
-                parent: parent_ty,
-                back_populates,
-                on_delete,
-                post_update,
-            } => {
-                let on_delete =
-                    syn::Ident::new(on_delete.variant(), proc_macro2::Span::call_site());
-                let parent = concrete(parent_ty, ident);
-                // `ast` accepts `Id<P>` and `Option<Id<P>>` only.
-                let nullable = generic_arg(ty, "Option").is_some();
-                let target = quote_spanned! {parent_ty.span()=>
-                    <#parent as #p::GeneratedKey>::META
-                };
-                let back = match back_populates {
-                    Some(l) => quote!(#p::Option::Some(#l)),
-                    None => quote!(#p::Option::None),
-                };
-                let column_index = columns.len();
-                relations.push(quote! {
-                    #p::RelationMeta { field: #field,
-                        kind: #p::RelationKind::BelongsTo { column: #column_index, nullable: #nullable },
-                        target: { fn target() -> &'static #p::ModelMeta { #target } target },
-                        back_populates: #back,
-                        cascade: #p::Cascade { delete: false, orphans: false, passive: false },
-                        on_delete: #p::OnDelete::#on_delete, post_update: #post_update }
-                });
-                Some(quote! {
-                    #p::ColumnMeta { name: #col, field: #field, sql_type: #p::SqlType::I64,
-                        nullable: #nullable, unique: #unique, index: #index,
-                        relation: #p::Option::Some(#rel_index) }
-                })
-            }
-            Kind::HasMany {
-                child: child_ty,
-                back_populates,
-                cascade: [delete, orphans, passive],
-                one,
-            } => {
-                let kind = if *one {
-                    quote!(#p::RelationKind::HasOne)
-                } else {
-                    quote!(#p::RelationKind::HasMany)
-                };
-                let child = concrete(child_ty, ident);
-                let target = quote_spanned! {child_ty.span()=>
-                    <#child as #p::AnyModel>::META
-                };
-                let back = match back_populates {
-                    Some(l) => quote!(#p::Option::Some(#l)),
-                    None => quote!(#p::Option::None),
-                };
-                relations.push(quote! {
-                    #p::RelationMeta { field: #field, kind: #kind,
-                        target: { fn target() -> &'static #p::ModelMeta { #target } target },
-                        back_populates: #back,
-                        cascade: #p::Cascade { delete: #delete, orphans: #orphans, passive: #passive },
-                        on_delete: #p::OnDelete::NoAction, post_update: false }
-                });
+            Kind::BelongsTo { .. } => Some(self.belongs_to(model, f, rel_index)),
+            Kind::HasMany { .. } => {
+                self.has_many(model, f);
                 None
             }
         };
-        relation_of.push(f.is_relation().then_some(rel_index));
-        column_of.push(column.as_ref().map(|_| columns.len()));
-        columns.extend(column);
+        self.relation_of.push(f.is_relation().then_some(rel_index));
+        self.column_of
+            .push(column.as_ref().map(|_| self.columns.len()));
+        self.columns.extend(column);
     }
+
+    /// The relation entry of `#[belongs_to]` field `f` (relation `rel_index`); its column
+    /// entry.
+    fn belongs_to(&mut self, model: &Model<'_>, f: &Field<'_>, rel_index: usize) -> TokenStream {
+        let p = private();
+        let Kind::BelongsTo {
+            parent: parent_ty,
+            back_populates,
+            on_delete,
+            post_update,
+        } = &f.kind
+        else {
+            unreachable!("a belongs_to field")
+        };
+        let (field, col, ty) = (f.ident.to_string(), &f.column, f.ty);
+        let (unique, index) = (f.unique, f.index);
+        let on_delete = syn::Ident::new(on_delete.variant(), proc_macro2::Span::call_site());
+        let parent = concrete(parent_ty, model.ident);
+        // `ast` accepts `Id<P>` and `Option<Id<P>>` only.
+        let nullable = generic_arg(ty, "Option").is_some();
+        let target = quote_spanned! {parent_ty.span()=>
+            <#parent as #p::GeneratedKey>::META
+        };
+        let back = back_populates_tokens(back_populates.as_ref());
+        let column_index = self.columns.len();
+        self.relations.push(quote! {
+            #p::RelationMeta { field: #field,
+                kind: #p::RelationKind::BelongsTo { column: #column_index, nullable: #nullable },
+                target: { fn target() -> &'static #p::ModelMeta { #target } target },
+                back_populates: #back,
+                cascade: #p::Cascade { delete: false, orphans: false, passive: false },
+                on_delete: #p::OnDelete::#on_delete, post_update: #post_update }
+        });
+        quote! {
+            #p::ColumnMeta { name: #col, field: #field, sql_type: #p::SqlType::I64,
+                nullable: #nullable, unique: #unique, index: #index,
+                relation: #p::Option::Some(#rel_index) }
+        }
+    }
+
+    /// The relation entry of `#[has_many]` or `#[has_one]` field `f`.
+    fn has_many(&mut self, model: &Model<'_>, f: &Field<'_>) {
+        let p = private();
+        let Kind::HasMany {
+            child: child_ty,
+            back_populates,
+            cascade: [delete, orphans, passive],
+            one,
+        } = &f.kind
+        else {
+            unreachable!("a has_many field")
+        };
+        let field = f.ident.to_string();
+        let kind = if *one {
+            quote!(#p::RelationKind::HasOne)
+        } else {
+            quote!(#p::RelationKind::HasMany)
+        };
+        let child = concrete(child_ty, model.ident);
+        let target = quote_spanned! {child_ty.span()=>
+            <#child as #p::AnyModel>::META
+        };
+        let back = back_populates_tokens(back_populates.as_ref());
+        self.relations.push(quote! {
+            #p::RelationMeta { field: #field, kind: #kind,
+                target: { fn target() -> &'static #p::ModelMeta { #target } target },
+                back_populates: #back,
+                cascade: #p::Cascade { delete: #delete, orphans: #orphans, passive: #passive },
+                on_delete: #p::OnDelete::NoAction, post_update: false }
+        });
+    }
+}
+
+/// `Option<&'static str>` tokens of a `back_populates`.
+fn back_populates_tokens(lit: Option<&syn::LitStr>) -> TokenStream {
+    let p = private();
+    match lit {
+        Some(l) => quote!(#p::Option::Some(#l)),
+        None => quote!(#p::Option::None),
+    }
+}
+
+/// Builds the metadata of `model`.
+pub fn expand(model: &Model<'_>) -> Meta {
+    let p = private();
+    let ident = model.ident;
+    let name = ident.to_string();
+    let table = &model.table;
+    let mut e = Entries::default();
+    for f in &model.fields {
+        e.field(model, f);
+    }
+    let Entries {
+        columns,
+        relations,
+        column_of,
+        relation_of,
+        key,
+        generated,
+    } = e;
     let key_kind = if generated {
         quote!(#p::KeyKind::Generated)
     } else {

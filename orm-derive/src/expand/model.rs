@@ -2,97 +2,145 @@
 
 use super::meta::Meta;
 use super::private;
-use crate::ast::{Kind, Model};
+use crate::ast::{Field, Kind, Model};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
+
+/// The match arms and pieces of the `Model` impl, gathered field by field.
+struct Arms {
+    key_type: TokenStream,
+    key_id: TokenStream,
+    set_key_id: TokenStream,
+    columns: Vec<TokenStream>,
+    inits: Vec<TokenStream>,
+    fks: Vec<TokenStream>,
+    set_fks: Vec<TokenStream>,
+    collections: Vec<TokenStream>,
+    collections_mut: Vec<TokenStream>,
+}
+
+impl Arms {
+    fn new() -> Arms {
+        let p = private();
+        Arms {
+            key_type: quote!(type Key = #p::Id<Self>;),
+            key_id: quote!(#p::RawId::Unset),
+            set_key_id: quote!(let _ = id;),
+            columns: Vec::new(),
+            inits: Vec::new(),
+            fks: Vec::new(),
+            set_fks: Vec::new(),
+            collections: Vec::new(),
+            collections_mut: Vec::new(),
+        }
+    }
+
+    /// The arms of field `f` (field number `i`).
+    fn field(&mut self, f: &Field<'_>, i: usize, meta: &Meta) {
+        let p = private();
+        let (name, ty) = (f.ident, f.ty);
+        match &f.kind {
+            Kind::Column | Kind::Key { generated: false } => {
+                let c = meta.column[i];
+                // Through `ColumnOf`, so that a type that is not a column is reported once, by
+                // the metadata, and not again here.
+                self.columns.push(
+                    quote_spanned!(ty.span()=> #c => #p::ColumnOf::<#ty>::NEW.to_sql(&self.#name),),
+                );
+                self.inits
+                    .push(quote_spanned!(ty.span()=> #name: #p::ColumnOf::<#ty>::NEW.read(row)?));
+                if let Kind::Key { .. } = f.kind {
+                    // Spanned at the type, like its check, so a type that is not a key is one
+                    // error there.
+                    self.key_type =
+                        quote_spanned!(ty.span()=> type Key = <#ty as #p::NaturalKey>::Key;);
+                }
+            }
+            Kind::Key { generated: true } => {
+                let c = meta.column[i];
+                self.columns.push(quote! {
+                    #c => match self.#name.raw() {
+                        #p::RawId::Stored(v) => #p::ValueRef::I64(v),
+                        _ => #p::ValueRef::Null,
+                    },
+                });
+                self.inits.push(quote!(#name: row.key()?));
+                self.key_id = quote!(self.#name.raw());
+                self.set_key_id = quote!(self.#name = #p::Id::from_raw(id););
+            }
+            Kind::BelongsTo { .. } => self.belongs_to(f, meta.column[i], meta.relation[i]),
+            Kind::HasMany { one, .. } => {
+                let r = meta.relation[i];
+                self.inits.push(if *one {
+                    quote!(#name: #p::HasOne::unloaded())
+                } else {
+                    quote!(#name: #p::HasMany::unloaded())
+                });
+                self.collections.push(quote!(#r => &self.#name,));
+                self.collections_mut.push(quote!(#r => &mut self.#name,));
+            }
+        }
+    }
+
+    /// The arms of `#[belongs_to]` field `f`, in column `c`, relation `r`.
+    fn belongs_to(&mut self, f: &Field<'_>, c: Option<usize>, r: Option<usize>) {
+        let p = private();
+        let (name, ty) = (f.ident, f.ty);
+        // Through `ForeignKeyOf`, so that a parent that is not a model is reported once, by
+        // `GeneratedKey`, and not again here.
+        let fk = quote_spanned!(ty.span()=> #p::ForeignKeyOf::<#ty>::NEW);
+        self.columns.push(quote! {
+            #c => match #fk.raw(&self.#name) {
+                #p::RawId::Stored(v) => #p::ValueRef::I64(v),
+                _ => #p::ValueRef::Null,
+            },
+        });
+        self.inits.push(quote!(#name: #fk.read(row)?));
+        self.fks.push(quote!(#r => #fk.raw(&self.#name),));
+        self.set_fks
+            .push(quote!(#r => #fk.set_raw(&mut self.#name, id),));
+    }
+}
+
+/// `impl GeneratedKey` for a model with a generated key, spanned at the key's type: "the
+/// trait is implemented for `User`" then shows a key that is.
+fn generated_key(model: &Model<'_>) -> Option<TokenStream> {
+    let p = private();
+    let f = model
+        .fields
+        .iter()
+        .find(|f| matches!(f.kind, Kind::Key { generated: true }))?;
+    let mut ident = model.ident.clone();
+    ident.set_span(f.ty.span());
+    Some(quote_spanned! {f.ty.span()=>
+        impl #p::GeneratedKey for #ident {
+            const META: &'static #p::ModelMeta = <Self as #p::Model>::META;
+        }
+    })
+}
 
 /// The `Model` impl of `model`.
 pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
     let p = private();
     let ident = model.ident;
     let meta_tokens = &meta.tokens;
-    let mut key_type = quote!(type Key = #p::Id<Self>;);
-    let mut key_id = quote!(#p::RawId::Unset);
-    let mut set_key_id = quote!(let _ = id;);
-    let mut columns = Vec::new();
-    let mut inits = Vec::new();
-    let mut fks = Vec::new();
-    let mut set_fks = Vec::new();
-    let mut collections = Vec::new();
-    let mut collections_mut = Vec::new();
+    let mut arms = Arms::new();
     for (i, f) in model.fields.iter().enumerate() {
-        let name = f.ident;
-        let ty = f.ty;
-        match &f.kind {
-            Kind::Column | Kind::Key { generated: false } => {
-                let c = meta.column[i];
-                // Through `ColumnOf`, so that a type that is not a column is reported once, by
-                // the metadata, and not again here.
-                columns.push(
-                    quote_spanned!(ty.span()=> #c => #p::ColumnOf::<#ty>::NEW.to_sql(&self.#name),),
-                );
-                inits.push(quote_spanned!(ty.span()=> #name: #p::ColumnOf::<#ty>::NEW.read(row)?));
-                if let Kind::Key { .. } = f.kind {
-                    // Spanned at the type, like its check, so a type that is not a key is one
-                    // error there.
-                    key_type = quote_spanned!(ty.span()=> type Key = <#ty as #p::NaturalKey>::Key;);
-                }
-            }
-            Kind::Key { generated: true } => {
-                let c = meta.column[i];
-                columns.push(quote! {
-                    #c => match self.#name.raw() {
-                        #p::RawId::Stored(v) => #p::ValueRef::I64(v),
-                        _ => #p::ValueRef::Null,
-                    },
-                });
-                inits.push(quote!(#name: row.key()?));
-                key_id = quote!(self.#name.raw());
-                set_key_id = quote!(self.#name = #p::Id::from_raw(id););
-            }
-            Kind::BelongsTo { .. } => {
-                let c = meta.column[i];
-                let r = meta.relation[i];
-                // Through `ForeignKeyOf`, so that a parent that is not a model is reported
-                // once, by `GeneratedKey`, and not again here.
-                let fk = quote_spanned!(ty.span()=> #p::ForeignKeyOf::<#ty>::NEW);
-                columns.push(quote! {
-                    #c => match #fk.raw(&self.#name) {
-                        #p::RawId::Stored(v) => #p::ValueRef::I64(v),
-                        _ => #p::ValueRef::Null,
-                    },
-                });
-                inits.push(quote!(#name: #fk.read(row)?));
-                fks.push(quote!(#r => #fk.raw(&self.#name),));
-                set_fks.push(quote!(#r => #fk.set_raw(&mut self.#name, id),));
-            }
-            Kind::HasMany { one, .. } => {
-                let r = meta.relation[i];
-                inits.push(if *one {
-                    quote!(#name: #p::HasOne::unloaded())
-                } else {
-                    quote!(#name: #p::HasMany::unloaded())
-                });
-                collections.push(quote!(#r => &self.#name,));
-                collections_mut.push(quote!(#r => &mut self.#name,));
-            }
-        }
+        arms.field(f, i, meta);
     }
-    // Spanned at the key's type: "the trait is implemented for `User`" then shows a key that is.
-    let generated_key = model
-        .fields
-        .iter()
-        .find(|f| matches!(f.kind, Kind::Key { generated: true }))
-        .map(|f| {
-            let mut ident = ident.clone();
-            ident.set_span(f.ty.span());
-            quote_spanned! {f.ty.span()=>
-                impl #p::GeneratedKey for #ident {
-                    const META: &'static #p::ModelMeta = <Self as #p::Model>::META;
-                }
-            }
-        });
+    let Arms {
+        key_type,
+        key_id,
+        set_key_id,
+        columns,
+        inits,
+        fks,
+        set_fks,
+        collections,
+        collections_mut,
+    } = arms;
+    let generated_key = generated_key(model);
     quote! {
         #[allow(unused_imports)]
         use #p::{NotAColumn as _, NotAForeignKey as _};

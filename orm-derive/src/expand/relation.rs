@@ -9,7 +9,7 @@
 //! `NO_RELATION`, which passes the type check, so each mistake gives one error.
 
 use super::{concrete, private};
-use crate::ast::{ungroup, Kind, Model};
+use crate::ast::{ungroup, Field, Kind, Model};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -98,9 +98,17 @@ impl Check<'_> {
     }
 }
 
+/// What the relationships of a model expand to: descriptor constants (in one inherent
+/// impl), `RelationAt` impls, and the compile-time checks of each `back_populates`.
+#[derive(Default)]
+struct Items {
+    consts: Vec<TokenStream>,
+    impls: Vec<TokenStream>,
+    checks: Vec<TokenStream>,
+}
+
 /// The descriptors and checks of `model`'s relationships.
 pub fn expand(model: &Model<'_>) -> TokenStream {
-    let p = private();
     let ident = model.ident;
     let targets: Vec<String> = model
         .fields
@@ -112,143 +120,48 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             _ => None,
         })
         .collect();
-    let mut consts = Vec::new();
-    let mut impls = Vec::new();
-    let mut checks = Vec::new();
-    let mut rel = 0usize;
-    for f in &model.fields {
-        let name = f.ident;
-        let field = name.to_string();
-        let vis = &f.original.vis;
-        let ty = f.ty;
+    let mut out = Items::default();
+    let relations = model
+        .fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::BelongsTo { .. } | Kind::HasMany { .. }));
+    for (rel, f) in relations.enumerate() {
         match &f.kind {
             Kind::BelongsTo {
-                parent: parent_ty,
+                parent,
                 back_populates,
                 ..
-            } => {
-                let parent = concrete(parent_ty, ident);
-                let doc = format!(
-                    "The `{name}` relationship of `{ident}` (its parent): use it with `Session::load` and `Session::set`."
-                );
-                consts.push(quote! {
-                    #[doc = #doc]
-                    #vis const #name: #p::BelongsTo<#ident, #parent> = #p::BelongsTo::new(#rel);
-                });
-                impls.push(quote! {
-                    impl<E> #p::RelationAt<#rel, E> for #ident {
-                        type Other = #parent;
-                    }
-                });
-                let field_ty = concrete(ty, ident);
-                checks.push(quote_spanned! {ty.span()=>
-                    const _: () = #p::assert_id_field::<#field_ty>();
-                });
-                // Every use of the parent's metadata is this expression at this span, so a
-                // parent without a generated key is one error however often it is used.
-                let parent_meta = quote_spanned! {parent_ty.span()=>
-                    <#parent as #p::GeneratedKey>::META
-                };
-                checks.push(quote_spanned! {parent_ty.span()=>
-                    const _: &#p::ModelMeta = #parent_meta;
-                });
-                if let Some(lit) = back_populates {
-                    let (c, pn, x) = (ident, display_name(parent_ty, ident), lit.value());
-                    let fix = format!(
-                        "`back_populates` must name the `#[has_many]` (or `#[has_one]`) field of `{pn}` that holds `{c}`s"
-                    );
-                    checks.push(
-                        Check {
-                            this: ident,
-                            field: field.clone(),
-                            other: parent,
-                            other_meta: parent_meta,
-                            targets: &targets,
-                            lit,
-                            has_many: true,
-                            missing: format!("`{pn}` has no field `{x}`; {fix}"),
-                            column: format!(
-                                "`{pn}::{x}` is a column, not a `#[has_many]` or `#[has_one]`; {fix}"
-                            ),
-                            wrong_kind: format!(
-                                "`{pn}::{x}` is a `#[belongs_to]`, not a `#[has_many]` or `#[has_one]`; {fix}"
-                            ),
-                            not_mutual: format!(
-                                "`{pn}::{x}` is already the other side of another field of `{c}` (its `back_populates` names that field); add a `#[has_many(back_populates = \"{field}\")]` field to `{pn}` and name it here, or remove `back_populates` here"
-                            ),
-                        }
-                        .expand(),
-                    );
-                }
-            }
+            } => belongs_to(
+                model,
+                f,
+                rel,
+                parent,
+                back_populates.as_ref(),
+                &targets,
+                &mut out,
+            ),
             Kind::HasMany {
-                child: child_ty,
+                child,
                 back_populates,
                 one,
                 ..
-            } => {
-                let child = concrete(child_ty, ident);
-                if *one {
-                    let doc = format!(
-                        "The `{name}` relationship of `{ident}` (its one child): use it with `Session::load` and `Session::set`."
-                    );
-                    consts.push(quote! {
-                        #[doc = #doc]
-                        #vis const #name: #p::HasOneRel<#ident, #child> = #p::HasOneRel::new(#rel);
-                    });
-                } else {
-                    let doc = format!(
-                        "The `{name}` relationship of `{ident}` (its children): use it with `Session::load`, `Session::set`, `Session::append` and `Session::remove`."
-                    );
-                    consts.push(quote! {
-                        #[doc = #doc]
-                        #vis const #name: #p::HasManyRel<#ident, #child> = #p::HasManyRel::new(#rel);
-                    });
-                }
-                impls.push(quote! {
-                    impl<E> #p::RelationAt<#rel, E> for #ident {
-                        type Other = #child;
-                    }
-                });
-                let child_meta = quote_spanned! {child_ty.span()=>
-                    <#child as #p::AnyModel>::META
-                };
-                checks.push(quote_spanned! {child_ty.span()=>
-                    const _: &#p::ModelMeta = #child_meta;
-                });
-                if let Some(lit) = back_populates {
-                    let (pn, cn, x) = (ident, display_name(child_ty, ident), lit.value());
-                    let fix = format!(
-                        "`back_populates` must name the `#[belongs_to]` field of `{cn}` that points at `{pn}`"
-                    );
-                    checks.push(
-                        Check {
-                            this: ident,
-                            field: field.clone(),
-                            other: child,
-                            other_meta: child_meta,
-                            targets: &targets,
-                            lit,
-                            has_many: false,
-                            missing: format!("`{cn}` has no field `{x}`; {fix}"),
-                            column: format!(
-                                "`{cn}::{x}` is a column, not a `#[belongs_to]`; {fix}"
-                            ),
-                            wrong_kind: format!(
-                                "`{cn}::{x}` is a `#[has_many]` or `#[has_one]`, not a `#[belongs_to]`; {fix}"
-                            ),
-                            not_mutual: format!(
-                                "`{cn}::{x}` is already the other side of another field of `{pn}` (its `back_populates` names that field); name a `#[belongs_to]` of `{cn}` that points back here, or set its `back_populates` to `\"{field}\"`"
-                            ),
-                        }
-                        .expand(),
-                    );
-                }
-            }
-            _ => continue,
+            } => has_many(
+                model,
+                f,
+                rel,
+                (child, *one),
+                back_populates.as_ref(),
+                &targets,
+                &mut out,
+            ),
+            _ => unreachable!("filtered above"),
         }
-        rel += 1;
     }
+    let Items {
+        consts,
+        impls,
+        checks,
+    } = out;
     if consts.is_empty() {
         return quote!(#(#checks)*);
     }
@@ -259,5 +172,148 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         }
         #(#impls)*
         #(#checks)*
+    }
+}
+
+/// The descriptor, `RelationAt` impl and checks of `#[belongs_to]` field `f`, relation `rel`.
+fn belongs_to(
+    model: &Model<'_>,
+    f: &Field<'_>,
+    rel: usize,
+    parent_ty: &Type,
+    back_populates: Option<&LitStr>,
+    targets: &[String],
+    out: &mut Items,
+) {
+    let p = private();
+    let ident = model.ident;
+    let (name, vis, ty) = (f.ident, &f.original.vis, f.ty);
+    let field = name.to_string();
+    let parent = concrete(parent_ty, ident);
+    let doc = format!(
+        "The `{name}` relationship of `{ident}` (its parent): use it with `Session::load` and `Session::set`."
+    );
+    out.consts.push(quote! {
+        #[doc = #doc]
+        #vis const #name: #p::BelongsTo<#ident, #parent> = #p::BelongsTo::new(#rel);
+    });
+    out.impls.push(quote! {
+        impl<E> #p::RelationAt<#rel, E> for #ident {
+            type Other = #parent;
+        }
+    });
+    let field_ty = concrete(ty, ident);
+    out.checks.push(quote_spanned! {ty.span()=>
+        const _: () = #p::assert_id_field::<#field_ty>();
+    });
+    // Every use of the parent's metadata is this expression at this span, so a
+    // parent without a generated key is one error however often it is used.
+    let parent_meta = quote_spanned! {parent_ty.span()=>
+        <#parent as #p::GeneratedKey>::META
+    };
+    out.checks.push(quote_spanned! {parent_ty.span()=>
+        const _: &#p::ModelMeta = #parent_meta;
+    });
+    if let Some(lit) = back_populates {
+        let (c, pn, x) = (ident, display_name(parent_ty, ident), lit.value());
+        let fix = format!(
+            "`back_populates` must name the `#[has_many]` (or `#[has_one]`) field of `{pn}` that holds `{c}`s"
+        );
+        out.checks.push(
+            Check {
+                this: ident,
+                field: field.clone(),
+                other: parent,
+                other_meta: parent_meta,
+                targets,
+                lit,
+                has_many: true,
+                missing: format!("`{pn}` has no field `{x}`; {fix}"),
+                column: format!(
+                    "`{pn}::{x}` is a column, not a `#[has_many]` or `#[has_one]`; {fix}"
+                ),
+                wrong_kind: format!(
+                    "`{pn}::{x}` is a `#[belongs_to]`, not a `#[has_many]` or `#[has_one]`; {fix}"
+                ),
+                not_mutual: format!(
+                    "`{pn}::{x}` is already the other side of another field of `{c}` (its `back_populates` names that field); add a `#[has_many(back_populates = \"{field}\")]` field to `{pn}` and name it here, or remove `back_populates` here"
+                ),
+            }
+            .expand(),
+        );
+    }
+}
+
+/// The descriptor, `RelationAt` impl and checks of `#[has_many]` or `#[has_one]` field `f`
+/// (`one`), relation `rel`.
+fn has_many(
+    model: &Model<'_>,
+    f: &Field<'_>,
+    rel: usize,
+    (child_ty, one): (&Type, bool),
+    back_populates: Option<&LitStr>,
+    targets: &[String],
+    out: &mut Items,
+) {
+    let p = private();
+    let ident = model.ident;
+    let (name, vis) = (f.ident, &f.original.vis);
+    let field = name.to_string();
+    let child = concrete(child_ty, ident);
+    if one {
+        let doc = format!(
+            "The `{name}` relationship of `{ident}` (its one child): use it with `Session::load` and `Session::set`."
+        );
+        out.consts.push(quote! {
+            #[doc = #doc]
+            #vis const #name: #p::HasOneRel<#ident, #child> = #p::HasOneRel::new(#rel);
+        });
+    } else {
+        let doc = format!(
+            "The `{name}` relationship of `{ident}` (its children): use it with `Session::load`, `Session::set`, `Session::append` and `Session::remove`."
+        );
+        out.consts.push(quote! {
+            #[doc = #doc]
+            #vis const #name: #p::HasManyRel<#ident, #child> = #p::HasManyRel::new(#rel);
+        });
+    }
+    out.impls.push(quote! {
+        impl<E> #p::RelationAt<#rel, E> for #ident {
+            type Other = #child;
+        }
+    });
+    let child_meta = quote_spanned! {child_ty.span()=>
+        <#child as #p::AnyModel>::META
+    };
+    out.checks.push(quote_spanned! {child_ty.span()=>
+        const _: &#p::ModelMeta = #child_meta;
+    });
+    if let Some(lit) = back_populates {
+        let (pn, cn, x) = (ident, display_name(child_ty, ident), lit.value());
+        let fix = format!(
+            "`back_populates` must name the `#[belongs_to]` field of `{cn}` that points at `{pn}`"
+        );
+        out.checks.push(
+            Check {
+                this: ident,
+                field: field.clone(),
+                other: child,
+                other_meta: child_meta,
+                targets,
+                lit,
+                has_many: false,
+                missing: format!("`{cn}` has no field `{x}`; {fix}"),
+                column: format!(
+                    "`{cn}::{x}` is a column, not a `#[belongs_to]`; {fix}"
+                ),
+                wrong_kind: format!(
+                    "`{cn}::{x}` is a `#[has_many]` or `#[has_one]`, not a `#[belongs_to]`; {fix}"
+                ),
+                not_mutual: format!(
+                    "`{cn}::{x}` is already the other side of another field of `{pn}` (its `back_populates` names that field); name a `#[belongs_to]` of `{cn}` that points back here, or set its `back_populates` to `\"{field}\"`"
+                ),
+            }
+            .expand(),
+        );
     }
 }
