@@ -33,7 +33,7 @@ fn try_expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
     let meta = meta::expand(&model);
     let model_impl = model::expand(&model, &meta);
-    let relations = relation::expand(&model);
+    let relations = relation::expand(&model, &meta);
     let columns = column::expand(&model, &meta);
     let constructor = constructor::expand(&model);
     Ok(wrap_in_const(quote! {

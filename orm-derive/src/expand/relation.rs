@@ -8,6 +8,7 @@
 //! checks the model at the other end through `RelationAt`. A name already reported resolves to
 //! `NO_RELATION`, which passes the type check, so each mistake gives one error.
 
+use super::meta::Meta;
 use super::{concrete, private};
 use crate::ast::{ungroup, Field, Kind, Model};
 use proc_macro2::{Span, TokenStream};
@@ -107,8 +108,9 @@ struct Items {
     checks: Vec<TokenStream>,
 }
 
-/// The descriptors and checks of `model`'s relationships.
-pub fn expand(model: &Model<'_>) -> TokenStream {
+/// The descriptors and checks of `model`'s relationships (numbered as the metadata numbers
+/// them).
+pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
     let ident = model.ident;
     let targets: Vec<String> = model
         .fields
@@ -124,8 +126,9 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let relations = model
         .fields
         .iter()
-        .filter(|f| matches!(f.kind, Kind::BelongsTo { .. } | Kind::HasMany { .. }));
-    for (rel, f) in relations.enumerate() {
+        .zip(&meta.relation)
+        .filter_map(|(f, rel)| Some(((*rel)?, f)));
+    for (rel, f) in relations {
         match &f.kind {
             Kind::BelongsTo {
                 parent,
