@@ -15,6 +15,37 @@ pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
     one_key(cx, model);
     identifiers_fit(cx, model);
     distinct_columns(cx, model);
+    distinct_constants(cx, model);
+}
+
+/// The constants the derive generates (typed columns and relationship descriptors) have
+/// distinct names: a `const_name` may not take another field's.
+fn distinct_constants(cx: &mut Ctxt, model: &Model<'_>) {
+    let mut seen = std::collections::HashSet::new();
+    for f in &model.fields {
+        if !f.is_column() || matches!(f.kind, Kind::BelongsTo { .. }) {
+            seen.insert(f.ident.to_string());
+        }
+    }
+    for f in &model.fields {
+        let Some(name) = &f.attrs.const_name else {
+            if matches!(f.kind, Kind::Column | Kind::Key { .. })
+                && !seen.insert(f.ident.to_string())
+            {
+                cx.error_spanned_by(
+                    f.ident,
+                    format!("the typed column constant `{}` is already taken by a `const_name`; choose another `const_name`", f.ident),
+                );
+            }
+            continue;
+        };
+        if !seen.insert(name.to_string()) {
+            cx.error_spanned_by(
+                name,
+                format!("`const_name = \"{name}\"` is the name of another field's constant; choose another name"),
+            );
+        }
+    }
 }
 
 /// A model is not generic: each table has its own struct.
