@@ -109,7 +109,10 @@ backend_tests! {
         db.rollback()?;
         assert!(!db.contains(b));
         assert_eq!(t.count("SELECT weight FROM crate WHERE name = 'b'"), 2);
-        assert_eq!(db.load(top, Shelf::boxes)?.len(), 2, "read again from the database");
+        // No dead handle in the collection; the row is read again as a new object.
+        assert!(!db[top].boxes.contains(b));
+        let again = db.query::<Crate>().filter(Crate::name.eq("b")).one()?;
+        assert_eq!(db[again].weight, 2);
         Ok(())
     }
 

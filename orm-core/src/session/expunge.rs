@@ -63,8 +63,11 @@ impl Session {
     /// their own). A pending [`delete`](Session::delete) stays.
     ///
     /// `PendingId` for a new object (it has no row yet); `RowGone` if its row was deleted.
-    /// Values read inside the session's transaction are not undone by `rollback` unless
-    /// the session's own flush wrote them.
+    /// What is read is the database's: a `rollback` does not undo it (unless the session's
+    /// own flush wrote it), nor where the object now belongs. A has-one parent that the row
+    /// now names keeps the child it held in the session as it is (that object is stale, and
+    /// never written for it). A row read again after its object was expunged in a loaded
+    /// collection does not join that collection until it is loaded again.
     pub fn refresh<T: Model>(&mut self, h: Handle<T>) -> Result<()> {
         self.check_handle(h)?;
         let si = self.store_index_or_create(T::META);
@@ -88,7 +91,7 @@ impl Session {
         let session = self.id;
         self.typed_store_mut::<T>(si)
             .replace_with_row(h.slot, fresh, session);
-        self.move_children(&moves, true);
+        self.move_children_with(&moves, true, false);
         Ok(())
     }
 

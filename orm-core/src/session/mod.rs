@@ -551,7 +551,7 @@ impl Session {
             );
             Ok(())
         })?;
-        self.move_children(&moves, true);
+        self.move_children_with(&moves, true, false);
         Ok(out)
     }
 
@@ -688,7 +688,31 @@ impl Session {
             let r = s.rollback(session);
             restored = restored.and(r);
         }
+        self.prune_restored_collections();
         ended.and(restored)
+    }
+
+    /// Collections a rollback restored as they were at the commit hold no object the
+    /// session no longer has (one expunged since).
+    fn prune_restored_collections(&mut self) {
+        for si in 0..self.stores.len() {
+            for (slot, rel) in self.stores[si].take_restored() {
+                let Some(ci) = self.links[si][rel].target else {
+                    continue;
+                };
+                let slots = self.stores[si]
+                    .collection(slot, rel)
+                    .and_then(|c| c.slots());
+                let dead: rustc_hash::FxHashSet<u32> = slots
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|&c| self.stores[ci].state(c) == State::Discarded)
+                    .collect();
+                if !dead.is_empty() {
+                    self.stores[si].prune_collection(slot, rel, &dead);
+                }
+            }
+        }
     }
 }
 

@@ -248,6 +248,12 @@ pub struct Store<T: Model> {
     /// Integer keys of objects a rollback discarded: never generated again (a copy of such an
     /// object's id must not come to name another row).
     retired: rustc_hash::FxHashSet<i64>,
+    /// Rows the open transaction wrote whose objects were expunged: the journal entry (or
+    /// `None` for a row it inserted), handed to the object read next for that key, so that
+    /// `rollback` restores (or discards) that object as it would have the expunged one.
+    expunged: HashMap<KeyValue, Option<Snapshot>>,
+    /// Collections `rollback` restored, for the session to prune of discarded children.
+    restored: Vec<(u32, usize)>,
 }
 
 impl<T: Model> Store<T> {
@@ -271,6 +277,8 @@ impl<T: Model> Store<T> {
             held_max: None,
             tx_explicit: Vec::new(),
             retired: Default::default(),
+            expunged: HashMap::default(),
+            restored: Vec::new(),
         }
     }
 
@@ -433,10 +441,32 @@ impl<T: Model> Store<T> {
             if let KeyValue::Int(v) = k {
                 self.loaded_max = Some(self.loaded_max.map_or(v, |m| m.max(v)));
             }
+            if !self.expunged.is_empty() {
+                self.take_over_expunged(&k, slot);
+            }
             self.hold(&k);
             self.identity.insert(k, slot);
         }
         Ok(slot)
+    }
+
+    /// A row read again after its object was expunged in the open transaction takes over
+    /// what `rollback` needs of it: the journal entry, or being added since the commit.
+    fn take_over_expunged(&mut self, key: &KeyValue, slot: u32) {
+        let Some(entry) = self.expunged.remove(key) else {
+            return;
+        };
+        let s = &mut self.slots[slot as usize];
+        match entry {
+            Some(snap) => {
+                s.journaled = true;
+                self.journal.push((slot, snap));
+            }
+            None => {
+                s.since_commit = true;
+                self.added.push(slot);
+            }
+        }
     }
 
     /// Raises the bound on held integer keys to `key`.
@@ -548,6 +578,21 @@ pub trait AnyStore: Any + Send {
     /// After rollback: discard objects added since the commit, restore the others and their
     /// collections (whose handles are of `session`).
     fn rollback(&mut self, session: u32) -> Result<()>;
+    /// The collections the last `rollback` restored (slot, relation), forgotten.
+    fn take_restored(&mut self) -> Vec<(u32, usize)>;
+    /// Takes `dead` children out of a collection, without journaling it (after a rollback).
+    fn prune_collection(&mut self, slot: u32, rel: usize, dead: &rustc_hash::FxHashSet<u32>);
+    /// Moves children out of (`remove`) and into (`add`) a loaded collection as the database
+    /// says they are, in the collection and in the copy the journal keeps for `rollback`
+    /// alike (a row read is not undone by a rollback, so neither is where it belongs).
+    fn move_as_read(
+        &mut self,
+        slot: u32,
+        rel: usize,
+        remove: &rustc_hash::FxHashSet<u32>,
+        add: &[u32],
+        session: u32,
+    );
 }
 
 impl<T: Model> AnyStore for Store<T> {
@@ -779,8 +824,65 @@ impl<T: Model> AnyStore for Store<T> {
         // Every marked object is stored now (the new ones were inserted).
         self.end_flush_cycle();
     }
+    fn take_restored(&mut self) -> Vec<(u32, usize)> {
+        std::mem::take(&mut self.restored)
+    }
+    fn move_as_read(
+        &mut self,
+        slot: u32,
+        rel: usize,
+        remove: &rustc_hash::FxHashSet<u32>,
+        add: &[u32],
+        session: u32,
+    ) {
+        let Some(obj) = self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.obj.as_mut())
+        else {
+            return;
+        };
+        let c = obj.collection_mut(rel);
+        if c.slots().is_some() {
+            c.remove_slots(remove);
+            let one = T::META.relations[rel].kind == RelationKind::HasOne;
+            if one {
+                c.set_slots(session, &add[add.len().saturating_sub(1)..]);
+            } else {
+                for &child in add {
+                    if !c.contains_slot(child) {
+                        c.push_slot(session, child);
+                    }
+                }
+            }
+        }
+        if let Some((_, saved)) = self
+            .collections_journal
+            .iter_mut()
+            .find(|(s, _)| *s == slot)
+        {
+            if let Some(children) = &mut saved[rel] {
+                children.retain(|c| !remove.contains(c));
+                for &child in add {
+                    if !children.contains(&child) {
+                        children.push(child);
+                    }
+                }
+            }
+        }
+    }
+    fn prune_collection(&mut self, slot: u32, rel: usize, dead: &rustc_hash::FxHashSet<u32>) {
+        if let Some(obj) = self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.obj.as_mut())
+        {
+            obj.collection_mut(rel).remove_slots(dead);
+        }
+    }
     fn finish_commit(&mut self) {
         self.tx_explicit.clear();
+        self.expunged.clear();
         self.deleted.clear();
         for slot in self.added.drain(..) {
             self.slots[slot as usize].since_commit = false;
@@ -794,6 +896,7 @@ impl<T: Model> AnyStore for Store<T> {
     }
     fn rollback(&mut self, session: u32) -> Result<()> {
         self.tx_explicit.clear();
+        self.expunged.clear();
         self.restore_deleted();
         self.discard_added();
         let restored = self.restore_objects(session);
@@ -908,7 +1011,10 @@ impl<T: Model> Store<T> {
             for r in has_many::<T>() {
                 let c = obj.collection_mut(r);
                 match &saved[r] {
-                    Some(children) => c.set_slots(session, children),
+                    Some(children) => {
+                        c.set_slots(session, children);
+                        self.restored.push((slot, r));
+                    }
                     None => c.unload(),
                 }
             }
@@ -923,16 +1029,27 @@ impl<T: Model> Store<T> {
             return;
         };
         let Some(obj) = s.obj.take() else { return };
+        let written = s.state == State::Persistent && (s.journaled || s.since_commit);
+        let inserted = s.since_commit;
         s.state = State::Discarded;
         s.marked = false;
         s.touched = false;
         s.doomed = false;
+        s.journaled = false;
         // The key the identity map holds it under (the row's, if an edit changed it).
         let stored = self
             .snapshots
             .remove(&slot)
             .and_then(|snap| snap.columns().get(T::META.key).cloned())
-            .and_then(|v| KeyValue::from_ref(v.as_ref()));
+            .and_then(|v| KeyValue::from_ref(v.as_ref()))
+            .or_else(|| Self::key_of(&obj));
+        if written {
+            let journal = self.journal.iter().position(|(j, _)| *j == slot);
+            let entry = journal.map(|i| self.journal.swap_remove(i).1);
+            if let Some(k) = stored.clone() {
+                self.expunged.insert(k, if inserted { None } else { entry });
+            }
+        }
         self.forget_key(stored, slot);
         self.forget_key(Self::key_of(&obj), slot);
         self.pending_keys.retain(|_, s| *s != slot);

@@ -42,15 +42,29 @@ impl PendingChildren {
     }
 }
 
+/// A parent's collection: (parent store, parent slot, relation).
+type ParentRel = (usize, u32, usize);
+/// The children leaving each collection.
+type Removals = HashMap<ParentRel, HashSet<u32>>;
+/// The children joining each collection, with their store and relation.
+type Additions = HashMap<ParentRel, (usize, usize, Vec<u32>)>;
+
 impl Session {
     /// Links children under the parents their moves name: each leaves the loaded collection
     /// it was in and joins the new parent's, one pass per collection. With `check`, a child
     /// already in its new collection is not added twice (after keys edited directly, when a
     /// collection may have been loaded since).
     pub(crate) fn move_children(&mut self, moves: &[Move], check: bool) {
-        type Key = (usize, u32, usize);
-        let mut removals: HashMap<Key, HashSet<u32>> = HashMap::default();
-        let mut additions: HashMap<Key, (usize, usize, Vec<u32>)> = HashMap::default();
+        self.move_children_with(moves, check, true);
+    }
+
+    /// [`move_children`](Session::move_children); without `release`, a has-one parent given a
+    /// child keeps the one it had in the session untouched (moves read from the database:
+    /// the other child's row changed too, and that object is merely stale, never to be
+    /// written).
+    pub(crate) fn move_children_with(&mut self, moves: &[Move], check: bool, release: bool) {
+        let mut removals = Removals::default();
+        let mut additions = Additions::default();
         for &(si, slot, r, linked, now) in moves {
             self.stores[si].set_linked(slot, r, now);
             if let Some(index) = self.pending_children.get_mut(&(si, r)) {
@@ -81,6 +95,10 @@ impl Session {
             }
         }
         let session = self.id;
+        if !release {
+            self.move_as_read(removals, additions);
+            return;
+        }
         for ((pi, ps, inv), slots) in removals {
             if let Some(c) = self.stores[pi].collection_mut(ps, inv) {
                 c.remove_slots(&slots);
@@ -118,6 +136,23 @@ impl Session {
             }
         }
         self.let_go(&let_go);
+    }
+
+    /// The moves of rows as read from the database: collections and their journaled copies
+    /// edited alike, and a has-one parent keeps the one child the database gives it, the one
+    /// it held left as it is (merely stale: its row changed too, and it is never written).
+    fn move_as_read(&mut self, removals: Removals, additions: Additions) {
+        let session = self.id;
+        let mut parents: HashMap<ParentRel, (HashSet<u32>, Vec<u32>)> = HashMap::default();
+        for (key, slots) in removals {
+            parents.entry(key).or_default().0 = slots;
+        }
+        for (key, (_, _, slots)) in additions {
+            parents.entry(key).or_default().1 = slots;
+        }
+        for ((pi, ps, inv), (remove, add)) in parents {
+            self.stores[pi].move_as_read(ps, inv, &remove, &add, session);
+        }
     }
 
     /// Children (store, slot, relation, parent) a has-one parent let go of: their key becomes
