@@ -485,6 +485,44 @@ macro_rules! backend_tests {
     };
 }
 
+/// Like [`backend_tests!`], with attributes for each backend's test, so that a test can be
+/// `#[ignore = ".."]` on one backend only:
+/// `#[sqlite()] #[postgres(ignore = "..")] fn name(t: &TestDb) -> .. { .. }`.
+#[macro_export]
+macro_rules! bug_tests {
+    ($(
+        $(#[doc = $doc:literal])*
+        #[sqlite($($sa:meta),*)]
+        #[postgres($($pa:meta),*)]
+        fn $name:ident($t:ident: &TestDb) -> $ret:ty $body:block
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                fn run($t: &$crate::TestDb) -> $ret $body
+
+                #[test]
+                $(#[$sa])*
+                fn sqlite() -> $ret {
+                    run(&$crate::TestDb::sqlite())
+                }
+
+                #[test]
+                $(#[$pa])*
+                fn postgres() -> $ret {
+                    match $crate::TestDb::postgres() {
+                        Some(t) => run(&t),
+                        None => Ok(()),
+                    }
+                }
+            }
+        )*
+    };
+}
+
 /// The INSERT/UPDATE/DELETE statements logged since the last call, as SQL text.
 pub fn writes(db: &mut Session) -> Vec<String> {
     db.take_statements()

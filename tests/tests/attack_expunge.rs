@@ -92,42 +92,6 @@ fn by_name(db: &mut Session, name: &str) -> orm_core::Result<Handle<Crate>> {
     db.query::<Crate>().filter(Crate::name.eq(name)).one()
 }
 
-/// Like `backend_tests!`, with attributes for each backend's test (`#[ignore = "BUG: .."]`
-/// where a defect is open): `#[sqlite()] #[postgres(ignore = "..")] fn name(t: &TestDb) ..`.
-macro_rules! bug_tests {
-    ($(
-        $(#[doc = $doc:literal])*
-        #[sqlite($($sa:meta),*)]
-        #[postgres($($pa:meta),*)]
-        fn $name:ident($t:ident: &TestDb) -> $ret:ty $body:block
-    )*) => {
-        $(
-            $(#[doc = $doc])*
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                fn run($t: &TestDb) -> $ret $body
-
-                #[test]
-                $(#[$sa])*
-                fn sqlite() -> $ret {
-                    run(&TestDb::sqlite())
-                }
-
-                #[test]
-                $(#[$pa])*
-                fn postgres() -> $ret {
-                    match TestDb::postgres() {
-                        Some(t) => run(&t),
-                        None => Ok(()),
-                    }
-                }
-            }
-        )*
-    };
-}
-
 // ---------------------------------------------------------------------------------------
 // 1. Targeted cases
 // ---------------------------------------------------------------------------------------

@@ -86,42 +86,6 @@ fn session(t: &TestDb) -> Session {
     db
 }
 
-/// Like `backend_tests!`, with attributes for each backend's test (`#[ignore = "BUG: .."]`
-/// where a defect is open): `#[sqlite()] #[postgres(ignore = "..")] fn name(t: &TestDb) ..`.
-macro_rules! bug_tests {
-    ($(
-        $(#[doc = $doc:literal])*
-        #[sqlite($($sa:meta),*)]
-        #[postgres($($pa:meta),*)]
-        fn $name:ident($t:ident: &TestDb) -> $ret:ty $body:block
-    )*) => {
-        $(
-            $(#[doc = $doc])*
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                fn run($t: &TestDb) -> $ret $body
-
-                #[test]
-                $(#[$sa])*
-                fn sqlite() -> $ret {
-                    run(&TestDb::sqlite())
-                }
-
-                #[test]
-                $(#[$pa])*
-                fn postgres() -> $ret {
-                    match TestDb::postgres() {
-                        Some(t) => run(&t),
-                        None => Ok(()),
-                    }
-                }
-            }
-        )*
-    };
-}
-
 /// The SELECTs logged since the last call.
 fn selects(db: &mut Session) -> Vec<String> {
     db.take_statements()
