@@ -422,3 +422,29 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    /// `contains`, `starts_with` and `ends_with` take their text literally: `%`, `_` and
+    /// backslashes in it match only themselves, on both databases.
+    fn literal_text_matches(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        let w = db.add(Writer::new("w"));
+        for title in ["50%", "50 off", "a_b", "axb", "c\\d", "cd", "x%y_z\\"] {
+            db.add(Entry::new(title, 0, None, w, None));
+        }
+        db.commit()?;
+        let found = |db: &mut Session, f: Filter<Entry>| -> orm_core::Result<Vec<String>> {
+            let hs = db.query::<Entry>().filter(f).all()?;
+            Ok(titles(db, &hs))
+        };
+        assert_eq!(found(&mut db, Entry::title.contains("0%"))?, ["50%"]);
+        assert_eq!(found(&mut db, Entry::title.starts_with("a_"))?, ["a_b"]);
+        assert_eq!(found(&mut db, Entry::title.ends_with("\\d"))?, ["c\\d"]);
+        assert_eq!(found(&mut db, Entry::title.contains("%y_z\\"))?, ["x%y_z\\"]);
+        assert_eq!(found(&mut db, Entry::title.contains(""))?.len(), 7);
+        assert!(found(&mut db, Entry::title.starts_with("%"))?.is_empty());
+        // `like` keeps its wildcards.
+        assert_eq!(found(&mut db, Entry::title.like("a_b"))?, ["a_b", "axb"]);
+        Ok(())
+    }
+}

@@ -334,6 +334,40 @@ impl<M, V: Text> Column<M, V> {
             Arg::Value(Value::Text(pattern.to_owned())),
         )
     }
+
+    /// The text contains `part`, taken literally (`%` and `_` in it match themselves), with
+    /// the case rules of [`like`](Column::like).
+    pub fn contains(self, part: &str) -> Filter<M> {
+        self.like_literal("%", part, "%")
+    }
+
+    /// The text starts with `prefix`, taken literally.
+    pub fn starts_with(self, prefix: &str) -> Filter<M> {
+        self.like_literal("", prefix, "%")
+    }
+
+    /// The text ends with `suffix`, taken literally.
+    pub fn ends_with(self, suffix: &str) -> Filter<M> {
+        self.like_literal("%", suffix, "")
+    }
+
+    /// `LIKE before + text + after`, each `%`, `_` and backslash of `text` escaped.
+    fn like_literal(self, before: &str, text: &str, after: &str) -> Filter<M> {
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push_str(before);
+        for c in text.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push_str(after);
+        compare(
+            self.index,
+            Op::LikeEscaped,
+            Arg::Value(Value::Text(pattern)),
+        )
+    }
 }
 
 /// The column of a `belongs_to` relation.

@@ -50,6 +50,8 @@ pub enum Op {
     Ge,
     /// `LIKE`
     Like,
+    /// `LIKE .. ESCAPE '\'`: a backslash in the pattern makes the next character literal.
+    LikeEscaped,
 }
 
 impl Op {
@@ -61,7 +63,7 @@ impl Op {
             Op::Le => " <= ",
             Op::Gt => " > ",
             Op::Ge => " >= ",
-            Op::Like => " LIKE ",
+            Op::Like | Op::LikeEscaped => " LIKE ",
         }
     }
 }
@@ -146,10 +148,14 @@ impl Expr {
                 r.column(*column);
                 r.out.push_str(op.sql());
                 r.arg(arg);
-                if *op == Op::Like {
-                    if let Some(escape) = r.d.like_escape() {
-                        r.out.push_str(escape);
+                match op {
+                    Op::Like => {
+                        if let Some(escape) = r.d.like_escape() {
+                            r.out.push_str(escape);
+                        }
                     }
+                    Op::LikeEscaped => r.out.push_str(" ESCAPE '\\'"),
+                    _ => {}
                 }
             }
             Expr::In { args, .. } if args.is_empty() => r.out.push_str("1 = 0"),
