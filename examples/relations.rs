@@ -127,7 +127,12 @@ fn run(url: &str) -> orm_core::Result<()> {
     db.commit()?;
     show(&mut db);
     assert!(!db.contains(kyle) && !db.contains(c) && !db.contains(d));
+    query_with_eager_loading(url)
+}
 
+/// Step 5, in a fresh session: every user with their products in two SELECTs, then read
+/// without more SQL.
+fn query_with_eager_loading(url: &str) -> orm_core::Result<()> {
     println!("\n5. A query with eager loading: every user with their products, 2 SELECTs");
     let mut fresh = Session::connect(url)?;
     fresh.log_statements(true);

@@ -676,48 +676,7 @@ fn main() {
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
-        // One side of one workload, once: for `valgrind --tool=callgrind`.
-        let (workload, side) = (args[i + 1].as_str(), args[i + 2].as_str());
-        let repeat: usize = args.get(i + 3).and_then(|r| r.parse().ok()).unwrap_or(1);
-        if workload == "w2pg" {
-            let url = std::env::var(POSTGRES_URL_VAR).expect("the PostgreSQL URL variable");
-            let filled = pg::PgDb::filled(&url, USERS);
-            let (mut c, mut warm) = (filled.raw(), pg::w2_orm(&filled));
-            let time: Duration = (0..repeat)
-                .map(|_| match side {
-                    "raw" => pg::w2_raw(&mut c),
-                    _ => warm.run(orm_load),
-                })
-                .sum();
-            println!("{workload} {side}: {}", ms(time));
-            return;
-        }
-        let filled = TempDb::filled(USERS);
-        let keys = random_keys();
-        let w8_db = TempDb::new();
-        w8::fill(&mut Session::open(&w8_db.path).unwrap());
-        let mut time = Duration::ZERO;
-        for _ in 0..repeat {
-            time += match (workload, side) {
-                ("w1", "raw") => w1_raw(USERS),
-                ("w1u", "raw") => w1_raw_on(TempDb::unindexed(), USERS),
-                ("w1u", _) => w1_orm_on(TempDb::unindexed(), USERS),
-                ("w1", _) => w1_orm(USERS),
-                ("w2", "raw") => w2_raw(&raw_connection(&filled.path)),
-                ("w2", _) => w2_orm(&filled).run(orm_load),
-                ("w3", "raw") => w3_raw(&filled, &keys),
-                ("w3", _) => w3_orm(&filled, &keys),
-                ("w4", "raw") => w4_raw(),
-                ("w4", _) => w4_orm(),
-                ("w8", "raw") => w8::raw(&raw_connection(&w8_db.path)),
-                ("w8", _) => w2_orm(&w8_db).run(w8::orm),
-                ("w6", "raw") => w6_raw(),
-                ("w6", "raw-rows") => w6_raw_per_row(),
-                ("w6", "raw-in") => w6_raw_in_lists(),
-                _ => w6_orm(),
-            };
-        }
-        println!("{workload} {side}: {}", ms(time));
+        profile(&args[i + 1..]);
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -744,6 +703,18 @@ fn main() {
         }
         return;
     }
+    run_sqlite(rounds, quick);
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) => pg::run(&url, rounds),
+        Err(_) => println!(
+            "\nPostgreSQL workloads skipped; set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1/test"
+        ),
+    }
+    run_w5(quick);
+}
+
+/// W1-W4, W6, W8 and L1 on SQLite.
+fn run_sqlite(rounds: usize, quick: bool) {
     println!("SQLite, medians of {rounds} rounds; ratio = ORM time / raw rusqlite time");
 
     compare(
@@ -795,14 +766,10 @@ fn main() {
             time.as_secs_f64() * 1e6
         );
     }
+}
 
-    match std::env::var(POSTGRES_URL_VAR) {
-        Ok(url) => pg::run(&url, rounds),
-        Err(_) => println!(
-            "\nPostgreSQL workloads skipped; set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1/test"
-        ),
-    }
-
+/// W5: W1 at scale, each run in a process of its own.
+fn run_w5(quick: bool) {
     let scales: &[usize] = if quick { &[1, 10] } else { &[1, 10, 100] };
     let w5_rounds = if quick { 1 } else { 5 };
     println!("\nW5: W1 at scale, each run in its own process; memory = peak RSS growth per object");
@@ -1415,4 +1382,51 @@ fn run_w8(rounds: usize) {
         || w8::raw(&c),
         || warm.run(w8::orm),
     );
+}
+
+/// `--profile <workload> <side> [n]`: one side of one workload, `n` times (for
+/// `valgrind --tool=callgrind` or perf).
+fn profile(args: &[String]) {
+    // One side of one workload, once: for `valgrind --tool=callgrind`.
+    let (workload, side) = (args[0].as_str(), args[1].as_str());
+    let repeat: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(1);
+    if workload == "w2pg" {
+        let url = std::env::var(POSTGRES_URL_VAR).expect("the PostgreSQL URL variable");
+        let filled = pg::PgDb::filled(&url, USERS);
+        let (mut c, mut warm) = (filled.raw(), pg::w2_orm(&filled));
+        let time: Duration = (0..repeat)
+            .map(|_| match side {
+                "raw" => pg::w2_raw(&mut c),
+                _ => warm.run(orm_load),
+            })
+            .sum();
+        println!("{workload} {side}: {}", ms(time));
+        return;
+    }
+    let filled = TempDb::filled(USERS);
+    let keys = random_keys();
+    let w8_db = TempDb::new();
+    w8::fill(&mut Session::open(&w8_db.path).unwrap());
+    let mut time = Duration::ZERO;
+    for _ in 0..repeat {
+        time += match (workload, side) {
+            ("w1", "raw") => w1_raw(USERS),
+            ("w1u", "raw") => w1_raw_on(TempDb::unindexed(), USERS),
+            ("w1u", _) => w1_orm_on(TempDb::unindexed(), USERS),
+            ("w1", _) => w1_orm(USERS),
+            ("w2", "raw") => w2_raw(&raw_connection(&filled.path)),
+            ("w2", _) => w2_orm(&filled).run(orm_load),
+            ("w3", "raw") => w3_raw(&filled, &keys),
+            ("w3", _) => w3_orm(&filled, &keys),
+            ("w4", "raw") => w4_raw(),
+            ("w4", _) => w4_orm(),
+            ("w8", "raw") => w8::raw(&raw_connection(&w8_db.path)),
+            ("w8", _) => w2_orm(&w8_db).run(w8::orm),
+            ("w6", "raw") => w6_raw(),
+            ("w6", "raw-rows") => w6_raw_per_row(),
+            ("w6", "raw-in") => w6_raw_in_lists(),
+            _ => w6_orm(),
+        };
+    }
+    println!("{workload} {side}: {}", ms(time));
 }
