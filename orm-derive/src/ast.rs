@@ -223,25 +223,8 @@ impl<'a> Field<'a> {
             );
             return None;
         }
-        let kind = if let Some(key) = attrs.key {
-            if let Some(target) = generic_arg(ty, "Id") {
-                if !is_self_type(target, model) {
-                    cx.error_spanned_by(
-                        target,
-                        format!("a generated key is an `Id` of its own model, not of `{}`; write `Id<Self>` (or `Id<{model}>`), or make this field a `#[belongs_to]` foreign key and add a key", quote::ToTokens::to_token_stream(target).to_string().replace(' ', "")),
-                    );
-                }
-                Kind::Key { generated: true }
-            } else if generic_arg(ty, "Option").is_some() {
-                cx.error_spanned_by(
-                    ty,
-                    "a key cannot be `Option`; use `Id<Self>` for a key the database generates",
-                );
-                Kind::Key { generated: false }
-            } else {
-                let _ = key;
-                Kind::Key { generated: false }
-            }
+        let kind = if attrs.key.is_some() {
+            key_kind(cx, ty, model)
         } else if let Some(rel) = &attrs.belongs_to {
             belongs_to_kind(cx, ty, rel)?
         } else if let Some((rel, one)) = attrs
@@ -251,30 +234,8 @@ impl<'a> Field<'a> {
             .or(attrs.has_one.as_ref().map(|r| (r, true)))
         {
             children_kind(cx, ty, &attrs, rel, one)?
-        } else if generic_arg(ty, "Id").is_some()
-            || generic_arg(ty, "Option")
-                .and_then(|t| generic_arg(t, "Id"))
-                .is_some()
-        {
-            cx.error_spanned_by(
-                ty,
-                "an `Id` field needs `#[key]` (this model's key) or `#[belongs_to]` (a foreign key)",
-            );
-            return None;
-        } else if generic_arg(ty, "HasMany").is_some() {
-            cx.error_spanned_by(
-                ty,
-                "a `HasMany` field needs `#[has_many(back_populates = \"field\")]`",
-            );
-            return None;
-        } else if generic_arg(ty, "HasOne").is_some() {
-            cx.error_spanned_by(
-                ty,
-                "a `HasOne` field needs `#[has_one(back_populates = \"field\")]`",
-            );
-            return None;
         } else {
-            Kind::Column
+            column_kind(cx, ty)?
         };
         let column = match (&attrs.column_name, &kind) {
             (Some(lit), _) => lit.value(),
@@ -292,6 +253,48 @@ impl<'a> Field<'a> {
             attrs,
         })
     }
+}
+
+/// The kind of a `#[key]` field of type `ty` on `model`: generated for an `Id` of the model
+/// itself, natural for any other column type (an `Option` is an error).
+fn key_kind<'a>(cx: &mut Ctxt, ty: &'a Type, model: &Ident) -> Kind<'a> {
+    if let Some(target) = generic_arg(ty, "Id") {
+        if !is_self_type(target, model) {
+            cx.error_spanned_by(
+                target,
+                format!("a generated key is an `Id` of its own model, not of `{}`; write `Id<Self>` (or `Id<{model}>`), or make this field a `#[belongs_to]` foreign key and add a key", quote::ToTokens::to_token_stream(target).to_string().replace(' ', "")),
+            );
+        }
+        Kind::Key { generated: true }
+    } else {
+        if generic_arg(ty, "Option").is_some() {
+            cx.error_spanned_by(
+                ty,
+                "a key cannot be `Option`; use `Id<Self>` for a key the database generates",
+            );
+        }
+        Kind::Key { generated: false }
+    }
+}
+
+/// The kind of a field without a kind attribute: a plain column, unless its type needs an
+/// attribute (`Id`, `HasMany`, `HasOne`), which is an error.
+fn column_kind<'a>(cx: &mut Ctxt, ty: &'a Type) -> Option<Kind<'a>> {
+    let id = generic_arg(ty, "Id").is_some()
+        || generic_arg(ty, "Option")
+            .and_then(|t| generic_arg(t, "Id"))
+            .is_some();
+    let message = if id {
+        "an `Id` field needs `#[key]` (this model's key) or `#[belongs_to]` (a foreign key)"
+    } else if generic_arg(ty, "HasMany").is_some() {
+        "a `HasMany` field needs `#[has_many(back_populates = \"field\")]`"
+    } else if generic_arg(ty, "HasOne").is_some() {
+        "a `HasOne` field needs `#[has_one(back_populates = \"field\")]`"
+    } else {
+        return Some(Kind::Column);
+    };
+    cx.error_spanned_by(ty, message);
+    None
 }
 
 /// The kind of a `#[belongs_to]` field of type `ty`: `Id<Parent>` or `Option<Id<Parent>>`,
