@@ -21,7 +21,8 @@
 //! for w in workers {
 //!     w.join().unwrap()?;
 //! }
-//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # drop(pool); // its connections close, with their WAL files
+//! # let _ = std::fs::remove_dir_all(&dir);
 //! # Ok(())
 //! # }
 //! ```
