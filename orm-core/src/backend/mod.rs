@@ -238,6 +238,18 @@ impl Conn {
         text
     }
 
+    /// The `SELECT` of `meta`'s rows whose `column` equals one parameter, in key order
+    /// (built once).
+    pub(crate) fn by_column_sql(
+        &mut self,
+        meta: &'static crate::model::ModelMeta,
+        column: usize,
+    ) -> std::sync::Arc<str> {
+        self.sql(meta, SqlKey::Select(Some(column)), |d| {
+            crate::sql::Select::by_column(meta, column).render(d).text
+        })
+    }
+
     pub(crate) fn dialect(&self) -> &'static dyn Dialect {
         self.inner.dialect()
     }

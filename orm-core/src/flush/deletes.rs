@@ -9,7 +9,6 @@ use crate::id::RawId;
 use crate::model::{OnDelete, RelationKind};
 use crate::session::store::{KeyValue, State};
 use crate::session::Session;
-use crate::value::ValueRef;
 use rustc_hash::FxHashSet as HashSet;
 
 /// Most keys in one `IN` list of a cascade's SELECT or a DELETE (a power of two).
@@ -347,7 +346,7 @@ fn read_child_keys(db: &mut Session, ci: usize, r: usize, keys: &[i64]) -> Resul
     db.conn.begin()?;
     let key_type = meta.key_column().sql_type;
     for chunk in keys.chunks(MAX_IN_LIST) {
-        let params = padded(chunk);
+        let params = crate::sql::padded_keys(chunk);
         let n = params.len();
         let sql = db.conn.sql(meta, SqlKey::KeysIn(column, n), |d| {
             let keys = crate::sql::Columns::Only(vec![meta.key]);
@@ -467,7 +466,7 @@ fn read_children(db: &mut Session, ci: usize, inv: usize, keys: &[i64]) -> Resul
     // between this read and the deletes.
     db.conn.begin()?;
     for chunk in keys.chunks(MAX_IN_LIST) {
-        let params = padded(chunk);
+        let params = crate::sql::padded_keys(chunk);
         let n = params.len();
         let sql = db.conn.sql(meta, SqlKey::SelectIn(column, n), |d| {
             let select =
@@ -477,19 +476,6 @@ fn read_children(db: &mut Session, ci: usize, inv: usize, keys: &[i64]) -> Resul
         out.extend(db.load_slots(ci, &sql, &params)?);
     }
     Ok(out)
-}
-
-/// Keys as the parameters of an `IN` list of a power-of-two size (the last key repeated),
-/// so that a model has a few statement shapes, not one per count.
-pub(super) fn padded(keys: &[i64]) -> Vec<ValueRef<'static>> {
-    let n = keys.len().next_power_of_two();
-    let last = *keys.last().expect("a chunk is never empty");
-    keys.iter()
-        .copied()
-        .chain(std::iter::repeat(last))
-        .take(n)
-        .map(ValueRef::I64)
-        .collect()
 }
 
 /// For each store, its new objects that the flush inserts (those that do not go).

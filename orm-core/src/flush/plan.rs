@@ -3,7 +3,7 @@
 //! talking to the database. [`super::execute`] runs them.
 
 use super::changes::{Update, Updates};
-use super::deletes::{padded, MAX_IN_LIST};
+use super::deletes::MAX_IN_LIST;
 use super::keys::Resolver;
 use super::order::Deferred;
 use super::Row;
@@ -440,7 +440,7 @@ impl<'a> Plan<'a> {
             };
             for chunk in keys.chunks(MAX_IN_LIST) {
                 let start = self.params.len();
-                self.params.extend(padded(chunk));
+                self.params.extend(crate::sql::padded_keys(chunk));
                 self.statements.push(Statement::DeleteWhereIn {
                     meta,
                     column,

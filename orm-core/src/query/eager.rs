@@ -2,13 +2,12 @@
 //! relationship and level (chunked under the parameter limit), matched through the identity
 //! map so that no row becomes two objects.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::RawId;
 use crate::model::RelationKind;
 use crate::session::store::{KeyValue, State};
 use crate::session::{BelongsTo, HasManyRel, HasOneRel, Session};
-use crate::sql::{Expr, Order, Select};
-use crate::value::ValueRef;
+use crate::sql::{padded_keys, Expr, Order, Select};
 use rustc_hash::FxHashSet;
 use std::marker::PhantomData;
 
@@ -194,21 +193,10 @@ fn children(
 /// The `belongs_to` of the children (store `ci`) that is the other side of has-many or
 /// has-one `rel` of the parents (store `pi`): its index, its column, whether it is nullable.
 fn child_key(db: &Session, pi: usize, rel: usize, ci: usize) -> Result<(usize, usize, bool)> {
-    let pmeta = db.stores[pi].meta();
     let cmeta = db.stores[ci].meta();
-    let inv = db.links[pi][rel]
-        .inverse
-        .filter(|&i| matches!(cmeta.relations[i].kind, RelationKind::BelongsTo { .. }))
-        .ok_or_else(|| Error::Relationship {
-            model: pmeta.name,
-            field: pmeta.relations[rel].field,
-            message: format!(
-                "`back_populates` must name the `#[belongs_to]` field of `{}` that points back",
-                cmeta.name
-            ),
-        })?;
+    let inv = db.child_inverse(pi, rel, cmeta)?;
     let RelationKind::BelongsTo { column, nullable } = cmeta.relations[inv].kind else {
-        unreachable!("checked above")
+        unreachable!("child_inverse returns a belongs_to")
     };
     Ok((inv, column, nullable))
 }
@@ -298,8 +286,8 @@ fn read_in(
     let chunk = in_chunk(db.conn.dialect().max_params());
     let mut out = Vec::new();
     for keys in keys.chunks(chunk) {
-        let n = in_list_len(keys.len());
-        let mut select = Select::new(meta).filter(Expr::in_params(column, n));
+        let params = padded_keys(keys);
+        let mut select = Select::new(meta).filter(Expr::in_params(column, params.len()));
         if ordered {
             select.order_by = [column, meta.key]
                 .map(|column| Order {
@@ -309,10 +297,6 @@ fn read_in(
                 .to_vec();
         }
         let sql = select.render(db.conn.dialect()).text;
-        let last = keys[keys.len() - 1];
-        let params: Vec<ValueRef<'_>> = (0..n)
-            .map(|i| ValueRef::I64(keys.get(i).copied().unwrap_or(last)))
-            .collect();
         out.extend(db.load_slots(si, &sql, &params)?);
     }
     Ok(out)
@@ -323,17 +307,6 @@ fn in_chunk(max_params: usize) -> usize {
     1 << (usize::BITS - 1 - max_params.max(1).leading_zeros())
 }
 
-/// How many placeholders an `IN` list of `n` keys gets (the last key repeated): a power of
-/// two up to 1,024, then a multiple of 1,024, so that a model has a few dozen statement
-/// shapes and fewer than 1,024 keys are repeated past that.
-pub(crate) fn in_list_len(n: usize) -> usize {
-    if n <= 1024 {
-        n.next_power_of_two()
-    } else {
-        n.div_ceil(1024) * 1024
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,11 +315,5 @@ mod tests {
     fn in_lists_have_few_shapes_and_fit() {
         assert_eq!(in_chunk(32766), 16384);
         assert_eq!(in_chunk(65535), 32768);
-        assert_eq!(in_list_len(1), 1);
-        assert_eq!(in_list_len(3), 4);
-        assert_eq!(in_list_len(1000), 1024);
-        assert_eq!(in_list_len(1025), 2048);
-        assert_eq!(in_list_len(10_000), 10_240);
-        assert_eq!(in_list_len(16384), 16384);
     }
 }

@@ -3,7 +3,6 @@
 
 use super::store::State;
 use super::Session;
-use crate::backend::SqlKey;
 use crate::error::{Error, Result};
 use crate::id::{Handle, RawId};
 use crate::model::{Model, RelationKind, RowReader};
@@ -98,9 +97,7 @@ impl Session {
     /// The row of `T` with this key, decoded into a new object (not into the session).
     fn read_row<T: Model>(&mut self, key: &Value) -> Result<Option<T>> {
         let meta = T::META;
-        let sql = self.conn.sql(meta, SqlKey::Select(Some(meta.key)), |d| {
-            crate::sql::Select::by_column(meta, meta.key).render(d).text
-        });
+        let sql = self.conn.by_column_sql(meta, meta.key);
         let mut found = None;
         self.conn.query(&sql, &[key.as_ref()], &mut |row| {
             found = Some(T::from_row(&mut RowReader::new(row, meta))?);

@@ -497,9 +497,7 @@ impl Session {
             }
         }
         let key = T::META.key;
-        let sql = self.conn.sql(T::META, SqlKey::Select(Some(key)), |d| {
-            crate::sql::Select::by_column(T::META, key).render(d).text
-        });
+        let sql = self.conn.by_column_sql(T::META, key);
         Ok(self.load_rows::<T>(&sql, &[value])?.into_iter().next())
     }
 

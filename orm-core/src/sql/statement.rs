@@ -537,3 +537,45 @@ impl Delete {
         r.finish()
     }
 }
+
+/// How many placeholders an `IN` list of `n` keys gets (the last key repeated): a power of
+/// two up to 1,024, then a multiple of 1,024, so that a model has a few dozen statement
+/// shapes and fewer than 1,024 keys are repeated past that.
+pub fn in_list_len(n: usize) -> usize {
+    if n <= 1024 {
+        n.next_power_of_two()
+    } else {
+        n.div_ceil(1024) * 1024
+    }
+}
+
+/// Keys as the parameters of an `IN` list of [`in_list_len`] placeholders (the last key
+/// repeated), so that a model has a few statement shapes, not one per count. `keys` is not
+/// empty.
+pub fn padded_keys(keys: &[i64]) -> Vec<crate::value::ValueRef<'static>> {
+    let last = *keys.last().expect("an IN list is never empty");
+    keys.iter()
+        .copied()
+        .chain(std::iter::repeat(last))
+        .take(in_list_len(keys.len()))
+        .map(crate::value::ValueRef::I64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_lists_have_few_shapes() {
+        assert_eq!(in_list_len(1), 1);
+        assert_eq!(in_list_len(3), 4);
+        assert_eq!(in_list_len(1000), 1024);
+        assert_eq!(in_list_len(1025), 2048);
+        assert_eq!(in_list_len(10_000), 10_240);
+        assert_eq!(in_list_len(16384), 16384);
+        let keys = padded_keys(&[7, 8, 9]);
+        assert_eq!(keys.len(), 4);
+        assert_eq!(keys[3], crate::value::ValueRef::I64(9));
+    }
+}

@@ -3,8 +3,7 @@
 //! loading reads the database once and keeps the session's view.
 
 use super::{Children, HasManyRel, Relationship};
-use crate::backend::SqlKey;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::{Handle, RawId};
 use crate::model::{Model, RelationKind};
 use crate::session::store::State;
@@ -72,11 +71,7 @@ impl Session {
             let RelationKind::BelongsTo { column, .. } = C::META.relations[inv].kind else {
                 unreachable!("inverse of a has_many is a belongs_to")
             };
-            let sql = self.conn.sql(C::META, SqlKey::Select(Some(column)), |d| {
-                crate::sql::Select::by_column(C::META, column)
-                    .render(d)
-                    .text
-            });
+            let sql = self.conn.by_column_sql(C::META, column);
             found = self
                 .load_rows::<C>(&sql, &[crate::value::ValueRef::I64(k)])?
                 .into_iter()
@@ -143,19 +138,8 @@ impl Session {
 
 /// The `belongs_to` of `C` that is the other side of `has_many` `rel` of `P`.
 fn inverse_of<P: Model, C: Model>(db: &mut Session, rel: usize) -> Result<usize> {
-    let r = &P::META.relations[rel];
     let pi = db.store_index_or_create(P::META);
-    db.links[pi][rel]
-        .inverse
-        .filter(|&i| matches!(C::META.relations[i].kind, RelationKind::BelongsTo { .. }))
-        .ok_or_else(|| Error::Relationship {
-            model: P::META.name,
-            field: r.field,
-            message: format!(
-                "`back_populates` must name the `#[belongs_to]` field of `{}` that points back",
-                C::META.name
-            ),
-        })
+    db.child_inverse(pi, rel, C::META)
 }
 
 impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {

@@ -5,25 +5,15 @@
 //! fails with `RequiredRelationUnset`.
 
 use super::{HasOneRel, Relationship};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::{Handle, RawId};
-use crate::model::{Model, RelationKind};
+use crate::model::Model;
 use crate::session::Session;
 
 /// The `belongs_to` of `C` that is the other side of `has_one` `rel` of `P`.
 fn inverse_of<P: Model, C: Model>(db: &mut Session, rel: usize) -> Result<usize> {
     let pi = db.store_index_or_create(P::META);
-    db.links[pi][rel]
-        .inverse
-        .filter(|&i| matches!(C::META.relations[i].kind, RelationKind::BelongsTo { .. }))
-        .ok_or_else(|| Error::Relationship {
-            model: P::META.name,
-            field: P::META.relations[rel].field,
-            message: format!(
-                "`back_populates` must name the `#[belongs_to]` field of `{}` that points back",
-                C::META.name
-            ),
-        })
+    db.child_inverse(pi, rel, C::META)
 }
 
 impl<P: Model, C: Model> Relationship<P> for HasOneRel<P, C> {

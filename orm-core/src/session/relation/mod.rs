@@ -8,9 +8,9 @@ mod has_one;
 pub(crate) mod sync;
 
 use super::Session;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::{Handle, Id, RawId};
-use crate::model::{Model, ModelMeta};
+use crate::model::{Model, ModelMeta, RelationKind};
 use std::marker::PhantomData;
 
 /// A relationship of model `M` that the session can load and set.
@@ -129,6 +129,29 @@ pub(crate) struct Link {
 }
 
 impl Session {
+    /// The `belongs_to` of the children (model `child`) that is the other side of has-many or
+    /// has-one `rel` of store `pi`: an error naming the fix when `back_populates` does not
+    /// name one.
+    pub(crate) fn child_inverse(
+        &self,
+        pi: usize,
+        rel: usize,
+        child: &'static ModelMeta,
+    ) -> Result<usize> {
+        let parent = self.stores[pi].meta();
+        self.links[pi][rel]
+            .inverse
+            .filter(|&i| matches!(child.relations[i].kind, RelationKind::BelongsTo { .. }))
+            .ok_or_else(|| Error::Relationship {
+                model: parent.name,
+                field: parent.relations[rel].field,
+                message: format!(
+                    "`back_populates` must name the `#[belongs_to]` field of `{}` that points back",
+                    child.name
+                ),
+            })
+    }
+
     /// Resolves the links of a store just created (index `si`, model `meta`), and those of
     /// the other stores' relations that point at its model.
     pub(crate) fn resolve_links(&mut self, si: usize, meta: &'static ModelMeta) {
