@@ -27,7 +27,7 @@ impl Session {
     /// Takes a child out of a parent's collection: its key becomes unset. At the flush that
     /// is `NULL` for a nullable key; a child with a required key must have another parent by
     /// then (or goes, under `delete_orphans`), else the flush fails before any SQL with
-    /// [`Error::RequiredRelationUnset`].
+    /// [`Error::RequiredRelationUnset`](crate::Error::RequiredRelationUnset).
     pub fn remove<P: Model, C: Model>(
         &mut self,
         parent: Handle<P>,
