@@ -48,12 +48,49 @@ pub enum RelationKind {
     /// The inverse side of a `belongs_to` on the target model that names at most one child
     /// (`#[has_one]`; the foreign key is `UNIQUE`).
     HasOne,
+    /// Many-to-many through an association table (`#[has_many(through = "..")]`): each row
+    /// of `table` links a row of this model (`column`) with one of the target (`target_column`).
+    ManyToMany {
+        /// The association table.
+        table: &'static str,
+        /// Its column that holds this model's key.
+        column: &'static str,
+        /// Its column that holds the target model's key.
+        target_column: &'static str,
+    },
 }
 
 impl RelationKind {
     /// Whether this is the parent's side (`has_many` or `has_one`), which has no column.
     pub const fn holds_children(self) -> bool {
-        matches!(self, RelationKind::HasMany | RelationKind::HasOne)
+        matches!(
+            self,
+            RelationKind::HasMany | RelationKind::HasOne | RelationKind::ManyToMany { .. }
+        )
+    }
+
+    /// Whether this is a many-to-many through an association table.
+    pub const fn is_many_to_many(self) -> bool {
+        matches!(self, RelationKind::ManyToMany { .. })
+    }
+
+    /// Which side a relationship is, for matching it with its other side: 0 for a
+    /// `belongs_to`, 1 for a `has_many` or `has_one`, 2 for a many-to-many.
+    pub const fn side(self) -> u8 {
+        match self {
+            RelationKind::BelongsTo { .. } => 0,
+            RelationKind::HasMany | RelationKind::HasOne => 1,
+            RelationKind::ManyToMany { .. } => 2,
+        }
+    }
+
+    /// The side a relationship's other side must be (see [`side`](RelationKind::side)).
+    pub const fn other_side(self) -> u8 {
+        match self.side() {
+            0 => 1,
+            1 => 0,
+            _ => 2,
+        }
     }
 }
 
@@ -172,14 +209,40 @@ impl ModelMeta {
     pub(crate) fn inverse(&self, rel: usize) -> Option<usize> {
         let r = &self.relations[rel];
         let target = (r.target)();
+        if let (None, RelationKind::ManyToMany { .. }) = (r.back_populates, r.kind) {
+            // The other many-to-many through the same table, its columns swapped.
+            return target
+                .relations
+                .iter()
+                .position(|o| (o.target)().same(self) && mirrored(r.kind, o.kind));
+        }
         match r.back_populates {
             Some(name) => target.relation_index(name),
             None => target.relations.iter().position(|o| {
                 o.back_populates == Some(r.field)
                     && (o.target)().same(self)
-                    && o.kind.holds_children() != r.kind.holds_children()
+                    && o.kind.side() == r.kind.other_side()
             }),
         }
+    }
+}
+
+/// Whether two many-to-many relationships are the two sides of one association table.
+fn mirrored(a: RelationKind, b: RelationKind) -> bool {
+    match (a, b) {
+        (
+            RelationKind::ManyToMany {
+                table,
+                column,
+                target_column,
+            },
+            RelationKind::ManyToMany {
+                table: t,
+                column: c,
+                target_column: tc,
+            },
+        ) => table == t && column == tc && target_column == c,
+        _ => false,
     }
 }
 

@@ -52,11 +52,20 @@ const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
-/// Whether `this` has a relationship `field` of kind `has_many` to the model named `target`.
+/// The side of a relationship whose other side is `side` (see `RelationKind::side`).
+const fn mirror(side: u8) -> u8 {
+    match side {
+        0 => 1,
+        1 => 0,
+        _ => 2,
+    }
+}
+
+/// Whether `this` has a relationship `field` of side `side` to the model named `target`.
 const fn same_side(
     this: &ModelMeta,
     field: &str,
-    has_many: bool,
+    side: u8,
     targets: &[&str],
     target: &str,
 ) -> bool {
@@ -64,7 +73,7 @@ const fn same_side(
     while i < this.relations.len() && i < targets.len() {
         let r = &this.relations[i];
         if str_eq(r.field, field) {
-            return r.kind.holds_children() == has_many && str_eq(targets[i], target);
+            return r.kind.side() == side && str_eq(targets[i], target);
         }
         i += 1;
     }
@@ -72,7 +81,8 @@ const fn same_side(
 }
 
 /// Looks up field `name` of `other`, named by `back_populates` on field `field` of `this`;
-/// it must be a `has_many` if `has_many`, else a `belongs_to`.
+/// it must be of side `side` (see `RelationKind::side`: a `belongs_to` 0, a `has_many` or
+/// `has_one` 1, a many-to-many 2).
 ///
 /// `targets` are the names of the models at the other end of each relationship of `this`:
 /// the sides are not mutual only if the other side names another relationship of `this`
@@ -81,7 +91,7 @@ const fn same_side(
 pub const fn find_inverse(
     other: &ModelMeta,
     name: &str,
-    has_many: bool,
+    side: u8,
     this: &ModelMeta,
     field: &str,
     targets: &[&str],
@@ -93,11 +103,12 @@ pub const fn find_inverse(
     while i < other.relations.len() {
         let r = &other.relations[i];
         if str_eq(r.field, name) {
-            if r.kind.holds_children() != has_many {
+            if r.kind.side() != side {
                 return Inverse::WrongKind;
             }
             if let Option::Some(back) = r.back_populates {
-                if !str_eq(back, field) && same_side(this, back, !has_many, targets, other.name) {
+                if !str_eq(back, field) && same_side(this, back, mirror(side), targets, other.name)
+                {
                     return Inverse::NotMutual;
                 }
             }
@@ -119,12 +130,12 @@ pub const fn find_inverse(
 pub const fn inverse_index(
     other: &ModelMeta,
     name: &str,
-    has_many: bool,
+    side: u8,
     this: &ModelMeta,
     field: &str,
     targets: &[&str],
 ) -> usize {
-    match find_inverse(other, name, has_many, this, field, targets) {
+    match find_inverse(other, name, side, this, field, targets) {
         Inverse::Found(i) => i,
         _ => NO_RELATION,
     }

@@ -15,7 +15,7 @@ pub fn creation_order(set: &[&'static ModelMeta]) -> Result<Vec<&'static ModelMe
     }
     for m in &unique {
         for r in m.relations {
-            if r.kind.holds_children() {
+            if r.kind.holds_children() && !r.kind.is_many_to_many() {
                 continue;
             }
             let target = (r.target)();
@@ -38,6 +38,53 @@ pub fn creation_order(set: &[&'static ModelMeta]) -> Result<Vec<&'static ModelMe
     });
     let out = order.into_iter().map(|i| unique[i]).collect();
     Ok(out)
+}
+
+/// The association tables of the many-to-many relationships of `models`, each once.
+pub(crate) fn join_tables(models: &[&'static ModelMeta]) -> Vec<crate::sql::JoinTable> {
+    let mut out: Vec<crate::sql::JoinTable> = Vec::new();
+    for &m in models {
+        for rel in 0..m.relations.len() {
+            if let Some(j) = crate::sql::JoinTable::of(m, rel) {
+                if !out.iter().any(|o| o.table == j.table) {
+                    out.push(j);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The differences between an association table and what its many-to-many needs.
+pub(crate) fn join_differences(
+    j: &crate::sql::JoinTable,
+    table: Option<&DbTable>,
+    out: &mut Vec<String>,
+) {
+    let Some(table) = table else {
+        out.push(format!(
+            "association table `{}` of `{}` does not exist (`create_all` creates it)",
+            j.table, j.meta.name
+        ));
+        return;
+    };
+    for (column, meta) in [(j.column, j.meta), (j.target_column, j.target)] {
+        if !table.columns.iter().any(|c| c.name == column) {
+            out.push(format!(
+                "association table `{}`: column `{column}` (the key of `{}`) is missing",
+                j.table, meta.name
+            ));
+        } else if !table
+            .foreign_keys
+            .iter()
+            .any(|(c, t)| c == column && t == meta.table)
+        {
+            out.push(format!(
+                "association table `{}`: column `{column}` has no FOREIGN KEY to `{}`",
+                j.table, meta.table
+            ));
+        }
+    }
 }
 
 /// What the database says of one column of a table.

@@ -71,7 +71,19 @@ pub enum Kind<'a> {
         cascade: [bool; 3],
         /// `#[has_one]` on a `HasOne<Child>`: at most one child.
         one: bool,
+        /// `through = ".."`: a many-to-many through this association table.
+        through: Option<Through>,
     },
+}
+
+/// The association table of a many-to-many (`#[has_many(through = "..")]`).
+pub struct Through {
+    /// `through = ".."`, for spans.
+    pub table: LitStr,
+    /// The column that holds this model's key (`foreign_key`, or `{model}_id`).
+    pub column: String,
+    /// The column that holds the other model's key (`target_foreign_key`, or `{other}_id`).
+    pub target_column: String,
 }
 
 impl Field<'_> {
@@ -233,7 +245,7 @@ impl<'a> Field<'a> {
             .map(|r| (r, false))
             .or(attrs.has_one.as_ref().map(|r| (r, true)))
         {
-            children_kind(cx, ty, &attrs, rel, one)?
+            children_kind(cx, ty, &attrs, rel, (one, model))?
         } else {
             column_kind(cx, ty)?
         };
@@ -345,7 +357,7 @@ fn children_kind<'a>(
     ty: &'a Type,
     attrs: &FieldAttrs<'_>,
     rel: &attr::RelAttr<'_>,
-    one: bool,
+    (one, model): (bool, &Ident),
 ) -> Option<Kind<'a>> {
     let (attr_name, type_name) = if one {
         ("has_one", "HasOne")
@@ -374,7 +386,8 @@ fn children_kind<'a>(
         );
         return None;
     };
-    if rel.back_populates.is_none() && !rel.refused {
+    let through = through(cx, rel, one, model, child);
+    if rel.back_populates.is_none() && !rel.refused && through.is_none() {
         cx.error_spanned_by(
             rel.original,
             format!("`#[{attr_name}]` needs `back_populates = \"field\"` naming the child's `#[belongs_to]` field"),
@@ -389,5 +402,77 @@ fn children_kind<'a>(
             rel.passive_deletes,
         ],
         one,
+        through,
     })
+}
+
+/// The association table of a `#[has_many(through = "..")]` of `model` holding `other`s, with
+/// its two columns; `None` (and errors for the keys that need it) without `through`.
+fn through(
+    cx: &mut Ctxt,
+    rel: &attr::RelAttr<'_>,
+    one: bool,
+    model: &Ident,
+    other: &Type,
+) -> Option<Through> {
+    let Some(table) = rel.through.clone() else {
+        for lit in [&rel.foreign_key, &rel.target_foreign_key]
+            .into_iter()
+            .flatten()
+        {
+            cx.error_spanned_by(
+                lit,
+                "`foreign_key` and `target_foreign_key` name the columns of a many-to-many's association table; add `through = \"table\"`",
+            );
+        }
+        return None;
+    };
+    if one {
+        cx.error_spanned_by(
+            &table,
+            "a `#[has_one]` cannot go `through` an association table; use `#[has_many(through = \"..\")]` on a `HasMany<..>`",
+        );
+    }
+    let flags = [
+        (rel.cascade_delete, "cascade_delete"),
+        (rel.delete_orphans, "delete_orphans"),
+        (rel.passive_deletes, "passive_deletes"),
+    ];
+    for (_, flag) in flags.iter().filter(|(on, _)| *on) {
+        cx.error_spanned_by(
+            rel.original,
+            format!("`{flag}` does not apply to a many-to-many: deleting either end deletes its rows of the association table, never the other end; remove `{flag}`"),
+        );
+    }
+    let default = |ty: &Type| format!("{}_id", name::snake_case(&model_type_name(ty, model)));
+    let column = rel.foreign_key.as_ref().map_or_else(
+        || format!("{}_id", name::snake_case(&model.to_string())),
+        LitStr::value,
+    );
+    let target_column = rel
+        .target_foreign_key
+        .as_ref()
+        .map_or_else(|| default(other), LitStr::value);
+    if column == target_column {
+        cx.error_spanned_by(
+            &table,
+            format!("both columns of association table `{}` would be `{column}`; name them with `foreign_key = \"..\"` (this model's) and `target_foreign_key = \"..\"` (the other model's)", table.value()),
+        );
+    }
+    Some(Through {
+        table,
+        column,
+        target_column,
+    })
+}
+
+/// The name of model type `ty` (its last path segment; `Self` is `model`).
+fn model_type_name(ty: &Type, model: &Ident) -> String {
+    match ungroup(ty) {
+        Type::Path(p) if p.qself.is_none() => match p.path.segments.last() {
+            Some(seg) if seg.ident != "Self" => unraw(&seg.ident),
+            _ => model.to_string(),
+        },
+        _ => model.to_string(),
+    }
 }

@@ -33,6 +33,12 @@ pub struct RelAttr<'a> {
     pub on_delete: Option<(LitStr, OnDelete)>,
     /// `belongs_to`: `post_update`, where it was written.
     pub post_update: Option<proc_macro2::Span>,
+    /// `has_many`: `through = ".."`, the association table of a many-to-many.
+    pub through: Option<LitStr>,
+    /// `has_many`: `foreign_key = ".."`, the association table's column for this model.
+    pub foreign_key: Option<LitStr>,
+    /// `has_many`: `target_foreign_key = ".."`, its column for the other model.
+    pub target_foreign_key: Option<LitStr>,
 }
 
 /// The `ON DELETE` clause a `#[belongs_to(on_delete = "..")]` names.
@@ -133,11 +139,14 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
         passive_deletes: false,
         on_delete: None,
         post_update: None,
+        through: None,
+        foreign_key: None,
+        target_foreign_key: None,
     };
     // `has_many` and `has_one` take the same keys.
     let has_many = name != "belongs_to";
     let expected = if has_many {
-        "`back_populates = \"field\"`, `cascade_delete`, `delete_orphans` or `passive_deletes`"
+        "`back_populates = \"field\"`, `cascade_delete`, `delete_orphans`, `passive_deletes`, `through = \"table\"`, `foreign_key = \"column\"` or `target_foreign_key = \"column\"`"
     } else {
         "`back_populates = \"field\"`, `on_delete = \"cascade\" | \"set null\" | \"restrict\"` or `post_update`"
     };
@@ -165,6 +174,19 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
             flag(&meta, &mut out.delete_orphans, "delete_orphans")
         } else if has_many && meta.path.is_ident("passive_deletes") {
             flag(&meta, &mut out.passive_deletes, "passive_deletes")
+        } else if let (true, Some(slot)) = (has_many, name_slot(&meta, &mut out)) {
+            let lit: LitStr = meta.value()?.parse()?;
+            if slot.is_some() {
+                return Err(meta.error(format!(
+                    "duplicate `{}`",
+                    meta.path.get_ident().map_or(String::new(), |i| i.to_string())
+                )));
+            }
+            if lit.value().is_empty() {
+                return Err(syn::Error::new(lit.span(), "the name is empty"));
+            }
+            *slot = Some(lit);
+            Ok(())
         } else if !has_many && meta.path.is_ident("post_update") {
             let mut set = out.post_update.is_some();
             flag(&meta, &mut set, "post_update")?;
@@ -192,6 +214,23 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
         cx.syn_error(e);
     }
     out
+}
+
+/// Where a `has_many` key that names a table or column (`through`, `foreign_key`,
+/// `target_foreign_key`) is kept, if `meta` is one.
+fn name_slot<'o>(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    out: &'o mut RelAttr<'_>,
+) -> Option<&'o mut Option<LitStr>> {
+    if meta.path.is_ident("through") {
+        Some(&mut out.through)
+    } else if meta.path.is_ident("foreign_key") {
+        Some(&mut out.foreign_key)
+    } else if meta.path.is_ident("target_foreign_key") {
+        Some(&mut out.target_foreign_key)
+    } else {
+        None
+    }
 }
 
 /// A flag of a relationship attribute (`cascade_delete`): no value, given once.

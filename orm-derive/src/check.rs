@@ -112,6 +112,28 @@ fn identifiers_fit(cx: &mut Ctxt, model: &Model<'_>) {
             cx.syn_error(syn::Error::new(column_span(f), message));
         }
     }
+    for f in &model.fields {
+        let Kind::HasMany {
+            through: Some(t), ..
+        } = &f.kind
+        else {
+            continue;
+        };
+        let names = [
+            ("table", t.table.value(), "through = \"...\""),
+            ("column", t.column.clone(), "foreign_key = \"...\""),
+            (
+                "column",
+                t.target_column.clone(),
+                "target_foreign_key = \"...\"",
+            ),
+        ];
+        for (what, name, fix) in names {
+            if name.len() > MAX_IDENTIFIER {
+                cx.syn_error(syn::Error::new(t.table.span(), too_long(what, &name, fix)));
+            }
+        }
+    }
 }
 
 /// No two fields share a column.

@@ -5,7 +5,8 @@
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 
 /// The models: a parent with a generated key and a has-many, a child with required and
-/// nullable parents and options, a natural key, a has-one with cascades.
+/// nullable parents and options, a natural key, a has-one with cascades, many-to-many
+/// relationships (to another model, and to itself through named columns).
 const MODELS: &[(&str, &str)] = &[
     (
         "parent",
@@ -38,6 +39,15 @@ const MODELS: &[(&str, &str)] = &[
         r#"struct Account {
             #[key] id: Id<Self>,
             #[has_one(back_populates = "account", delete_orphans)] profile: HasOne<Profile>,
+        }"#,
+    ),
+    (
+        "many_to_many",
+        r#"struct Post {
+            #[key] id: Id<Post>,
+            #[has_many(through = "post_tags", back_populates = "posts")] tags: HasMany<Tag>,
+            #[has_many(through = "links", foreign_key = "from_id", target_foreign_key = "to_id")]
+            links: HasMany<Post>,
         }"#,
     ),
 ];

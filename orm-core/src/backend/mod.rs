@@ -164,6 +164,12 @@ pub(crate) enum SqlKey {
     Delete(usize),
     /// A DELETE of the rows whose column is one of this many values.
     DeleteWhereIn(usize, usize),
+    /// The rows linked through many-to-many relation `.0` to this many rows.
+    JoinTargets(usize, usize),
+    /// An INSERT of this many links of many-to-many relation `.0`.
+    JoinInsert(usize, usize),
+    /// A DELETE of this many links of many-to-many relation `.0`.
+    JoinDelete(usize, usize),
 }
 
 /// The most SQL texts a connection keeps built; the cache starts again when full.

@@ -194,7 +194,9 @@ pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
             slot,
             row.iter().filter_map(|&(_, _, r)| match rels[r].kind {
                 RelationKind::BelongsTo { column, .. } => Some(column),
-                RelationKind::HasMany | RelationKind::HasOne => None,
+                RelationKind::HasMany | RelationKind::HasOne | RelationKind::ManyToMany { .. } => {
+                    None
+                }
             }),
         );
     }

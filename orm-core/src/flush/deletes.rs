@@ -183,7 +183,8 @@ fn cascade(
             let Some(inv) = db.links[pi][rel].inverse else {
                 continue;
             };
-            if !r.kind.holds_children() {
+            // A many-to-many's links go with the row (`ON DELETE CASCADE`), never the other end.
+            if !r.kind.holds_children() || r.kind.is_many_to_many() {
                 continue;
             }
             let ci = db.store_index_or_create((r.target)());

@@ -10,6 +10,7 @@ mod changes;
 mod deletes;
 mod execute;
 mod keys;
+mod links;
 pub(crate) mod order;
 mod plan;
 
@@ -40,10 +41,14 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
     let inserts = deletes::inserts(db, &deletes);
     let removed = deletes::stored_rows(db, &deletes);
     let targets = targets(db);
-    let writes = !updates.is_empty() || inserts.iter().chain(&removed).any(|rows| !rows.is_empty());
+    let links = links::collect(db, &deletes);
+    let writes = !updates.is_empty()
+        || !links.is_empty()
+        || inserts.iter().chain(&removed).any(|rows| !rows.is_empty());
     let written = if writes {
         let scope = db.conn.begin_flush()?;
-        match write(db, &targets, &updates, (&inserts, &removed), &deletes) {
+        let changes = (&updates, &links);
+        match write(db, &targets, changes, (&inserts, &removed), &deletes) {
             Ok(done) => {
                 db.conn.end_flush(scope)?;
                 Some(done)
@@ -66,7 +71,7 @@ pub(crate) fn flush(db: &mut Session) -> Result<()> {
 fn write(
     db: &mut Session,
     targets: &Targets,
-    updates: &changes::Updates,
+    (updates, links): (&changes::Updates, &links::Links),
     (inserts, removed): (&[Vec<u32>], &[Vec<u32>]),
     deletes: &deletes::Deletes,
 ) -> Result<apply::Written> {
@@ -86,6 +91,7 @@ fn write(
         (&deleted.0, deleted.1),
     );
     execute::run(conn, &plan, &resolver, &inserted.0)?;
+    links::run(conn, &resolver, links)?;
     drop(plan);
     Ok(apply::Written {
         keys: resolver.keys,

@@ -416,7 +416,9 @@ impl<'a> Plan<'a> {
             .filter_map(
                 |&(si, slot, rel)| match r.stores[si].meta().relations[rel].kind {
                     RelationKind::BelongsTo { column, .. } => Some((si, column, slot)),
-                    RelationKind::HasMany | RelationKind::HasOne => None,
+                    RelationKind::HasMany
+                    | RelationKind::HasOne
+                    | RelationKind::ManyToMany { .. } => None,
                 },
             )
             .collect();

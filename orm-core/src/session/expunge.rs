@@ -12,7 +12,8 @@ impl Session {
     /// Detaches an object from the session: its handle stops working
     /// ([`contains`](Session::contains) is false), its unflushed edits and a pending
     /// [`delete`](Session::delete) are dropped, and it leaves the loaded collections of its
-    /// parents. Its row stays in the database; a later `get` or query reads it into a new
+    /// parents and the many-to-many collections that hold it (its links not yet flushed are
+    /// dropped). Its row stays in the database; a later `get` or query reads it into a new
     /// object. A new object is simply never inserted (children still pointing at it make
     /// the flush fail with [`Error::DiscardedParent`]). `rollback` does not bring it back.
     ///
@@ -51,6 +52,8 @@ impl Session {
         self.move_children(&moves, false);
         self.unlinked
             .retain(|&(s, slot, _)| (s, slot) != (si, h.slot));
+        // Out of the other sides' many-to-many collections, its pending links dropped.
+        self.forget_links(&[(si, h.slot)]);
         self.typed_store_mut::<T>(si).detach(h.slot);
         Ok(())
     }

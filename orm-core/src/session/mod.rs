@@ -69,6 +69,8 @@ pub struct Session {
     pub(crate) unlinked: Vec<(usize, u32, usize)>,
     /// For each store and relation, the other end resolved once.
     pub(crate) links: Vec<Vec<relation::Link>>,
+    /// The links of many-to-many association tables that the next flush writes or removes.
+    pub(crate) joins: relation::many_to_many::Joins,
     /// Whether queries flush pending changes before they read.
     pub(crate) autoflush: bool,
     /// Whether rows loaded now overwrite the objects already there (a query's
@@ -117,6 +119,7 @@ impl Session {
             pending_children: HashMap::default(),
             unlinked: Vec::new(),
             links: Vec::new(),
+            joins: Default::default(),
             autoflush: true,
             populating: false,
         }
@@ -133,7 +136,7 @@ impl Session {
     // ----- schema -------------------------------------------------------------------------
 
     /// Creates the tables of a set of models (`IF NOT EXISTS`), parents before children,
-    /// with their indexes. References between tables in a cycle are added once both exist
+    /// with their indexes, then the association tables of their many-to-many relationships. References between tables in a cycle are added once both exist
     /// where the database needs that (PostgreSQL).
     pub fn create_all<S: ModelSet>(&mut self) -> Result<()> {
         let order = crate::schema::creation_order(&S::metas())?;
@@ -149,6 +152,10 @@ impl Session {
             for fk in crate::sql::add_foreign_keys(d, meta, &order[..i]) {
                 self.conn.execute_batch(&fk)?;
             }
+        }
+        for join in crate::schema::join_tables(&order) {
+            self.conn.execute_batch(&join.create(d))?;
+            self.conn.execute_batch(&join.create_index(d))?;
         }
         // Tables that existed already are kept: say so if they do not match the models.
         self.check_tables(&order)
@@ -167,6 +174,10 @@ impl Session {
         for meta in metas {
             let table = self.describe_table(meta.table)?;
             crate::schema::differences(d, meta, table.as_ref(), &mut differences);
+        }
+        for join in crate::schema::join_tables(metas) {
+            let table = self.describe_table(join.table)?;
+            crate::schema::join_differences(&join, table.as_ref(), &mut differences);
         }
         if differences.is_empty() {
             Ok(())
@@ -229,6 +240,9 @@ impl Session {
                 for fk in crate::sql::drop_foreign_keys(d, meta, &order[..i]) {
                     self.conn.execute_batch(&fk)?;
                 }
+            }
+            for join in crate::schema::join_tables(&order) {
+                self.conn.execute_batch(&join.drop(d))?;
             }
             for meta in order.iter().rev() {
                 self.conn.execute_batch(&crate::sql::drop_table(d, meta))?;
@@ -681,6 +695,7 @@ impl Session {
         let session = self.id;
         self.pending_children.clear();
         self.unlinked.clear();
+        self.joins.clear();
         let mut restored = Ok(());
         for s in &mut self.stores {
             let r = s.rollback(session);

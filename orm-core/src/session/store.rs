@@ -295,7 +295,7 @@ impl<T: Model> Store<T> {
         };
         let fk = |r: usize| match meta.relations[r].kind {
             RelationKind::BelongsTo { .. } => obj.foreign_key(r),
-            RelationKind::HasMany | RelationKind::HasOne => RawId::Unset,
+            _ => RawId::Unset,
         };
         let pending = (0..meta.relations.len())
             .any(|r| matches!(fk(r), RawId::Pending { .. }))
@@ -685,9 +685,12 @@ impl<T: Model> AnyStore for Store<T> {
         if !s.since_commit && !s.collections_journaled {
             s.collections_journaled = true;
             let saved = (0..T::META.relations.len())
-                .map(|r| match T::META.relations[r].kind {
-                    RelationKind::HasMany | RelationKind::HasOne => obj.collection(r).slots(),
-                    RelationKind::BelongsTo { .. } => None,
+                .map(|r| {
+                    if T::META.relations[r].kind.holds_children() {
+                        obj.collection(r).slots()
+                    } else {
+                        None
+                    }
                 })
                 .collect();
             self.collections_journal.push((slot, saved));

@@ -71,7 +71,7 @@ fn references(meta: &ModelMeta) -> impl Iterator<Item = Reference> + '_ {
         RelationKind::BelongsTo { column, .. } => {
             Some((meta.columns[column].name, (r.target)(), r.on_delete))
         }
-        RelationKind::HasMany | RelationKind::HasOne => None,
+        RelationKind::HasMany | RelationKind::HasOne | RelationKind::ManyToMany { .. } => None,
     })
 }
 
@@ -200,8 +200,13 @@ pub fn create_indexes(d: &dyn Dialect, meta: &ModelMeta) -> Vec<String> {
 
 /// `DROP TABLE IF EXISTS t`.
 pub fn drop_table(d: &dyn Dialect, meta: &ModelMeta) -> String {
+    drop_table_named(d, meta.table)
+}
+
+/// `DROP TABLE IF EXISTS` of a table by name.
+pub fn drop_table_named(d: &dyn Dialect, table: &str) -> String {
     let mut out = String::from("DROP TABLE IF EXISTS ");
-    d.quote(meta.table, &mut out);
+    d.quote(table, &mut out);
     out
 }
 

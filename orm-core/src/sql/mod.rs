@@ -8,10 +8,12 @@
 
 mod ddl;
 mod dialect;
+mod join;
 mod keys;
 mod statement;
 
 pub use ddl::*;
 pub use dialect::*;
+pub use join::JoinTable;
 pub use keys::*;
 pub use statement::*;

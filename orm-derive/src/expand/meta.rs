@@ -113,15 +113,20 @@ impl Entries {
             back_populates,
             cascade: [delete, orphans, passive],
             one,
+            through,
         } = &f.kind
         else {
             unreachable!("a has_many field")
         };
         let field = f.ident.to_string();
-        let kind = if *one {
-            quote!(#p::RelationKind::HasOne)
-        } else {
-            quote!(#p::RelationKind::HasMany)
+        let kind = match through {
+            Some(t) => {
+                let (table, column, target_column) = (&t.table, &t.column, &t.target_column);
+                quote!(#p::RelationKind::ManyToMany { table: #table, column: #column,
+                    target_column: #target_column })
+            }
+            None if *one => quote!(#p::RelationKind::HasOne),
+            None => quote!(#p::RelationKind::HasMany),
         };
         let child = concrete(child_ty, model.ident);
         let target = quote_spanned! {child_ty.span()=>

@@ -43,8 +43,9 @@ struct Check<'a> {
     /// The models at the other end of each relationship of `this`, by name.
     targets: &'a [String],
     lit: &'a LitStr,
-    /// Whether the field named must be a `has_many` (this side is a `belongs_to`).
-    has_many: bool,
+    /// The side the field named must be (`RelationKind::side`): 1 for this `belongs_to`'s
+    /// `has_many`, 0 for this `has_many`'s `belongs_to`, 2 for a many-to-many's other side.
+    side: u8,
     missing: String,
     column: String,
     wrong_kind: String,
@@ -61,7 +62,7 @@ impl Check<'_> {
             other_meta,
             targets,
             lit,
-            has_many,
+            side,
             ..
         } = self;
         let span = lit.span();
@@ -73,9 +74,9 @@ impl Check<'_> {
         ]
         .map(|s| format_literal(s, span));
         let args = quote_spanned! {span=>
-            #other_meta, #lit, #has_many, <#this as #p::Model>::META, #field, &[#(#targets),*]
+            #other_meta, #lit, #side, <#this as #p::Model>::META, #field, &[#(#targets),*]
         };
-        let expect = if *has_many {
+        let expect = if *side != 0 {
             quote_spanned!(span=> expect_child)
         } else {
             quote_spanned!(span=> expect_parent)
@@ -147,12 +148,13 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
                 child,
                 back_populates,
                 one,
+                through,
                 ..
             } => has_many(
                 model,
                 f,
                 rel,
-                (child, *one),
+                (child, *one, through.is_some()),
                 back_populates.as_ref(),
                 &targets,
                 &mut out,
@@ -230,13 +232,13 @@ fn belongs_to(
                 other_meta: parent_meta,
                 targets,
                 lit,
-                has_many: true,
+                side: 1,
                 missing: format!("`{pn}` has no field `{x}`; {fix}"),
                 column: format!(
                     "`{pn}::{x}` is a column, not a `#[has_many]` or `#[has_one]`; {fix}"
                 ),
                 wrong_kind: format!(
-                    "`{pn}::{x}` is a `#[belongs_to]`, not a `#[has_many]` or `#[has_one]`; {fix}"
+                    "`{pn}::{x}` is a `#[belongs_to]` or a many-to-many, not a `#[has_many]` or `#[has_one]`; {fix}"
                 ),
                 not_mutual: format!(
                     "`{pn}::{x}` is already the other side of another field of `{c}` (its `back_populates` names that field); add a `#[has_many(back_populates = \"{field}\")]` field to `{pn}` and name it here, or remove `back_populates` here"
@@ -253,7 +255,7 @@ fn has_many(
     model: &Model<'_>,
     f: &Field<'_>,
     rel: usize,
-    (child_ty, one): (&Type, bool),
+    (child_ty, one, through): (&Type, bool, bool),
     back_populates: Option<&LitStr>,
     targets: &[String],
     out: &mut Items,
@@ -291,32 +293,71 @@ fn has_many(
     out.checks.push(quote_spanned! {child_ty.span()=>
         const _: &#p::ModelMeta = #child_meta;
     });
-    if let Some(lit) = back_populates {
+    let Some(lit) = back_populates else {
+        return;
+    };
+    let check = if through {
+        many_to_many_check(model, field, (child, child_meta), targets, lit, child_ty)
+    } else {
         let (pn, cn, x) = (ident, display_name(child_ty, ident), lit.value());
         let fix = format!(
             "`back_populates` must name the `#[belongs_to]` field of `{cn}` that points at `{pn}`"
         );
-        out.checks.push(
-            Check {
+        Check {
                 this: ident,
                 field: field.clone(),
                 other: child,
                 other_meta: child_meta,
                 targets,
                 lit,
-                has_many: false,
+                side: 0,
                 missing: format!("`{cn}` has no field `{x}`; {fix}"),
                 column: format!(
                     "`{cn}::{x}` is a column, not a `#[belongs_to]`; {fix}"
                 ),
                 wrong_kind: format!(
-                    "`{cn}::{x}` is a `#[has_many]` or `#[has_one]`, not a `#[belongs_to]`; {fix}"
+                    "`{cn}::{x}` is a `#[has_many]`, `#[has_one]` or many-to-many, not a `#[belongs_to]`; {fix}"
                 ),
                 not_mutual: format!(
                     "`{cn}::{x}` is already the other side of another field of `{pn}` (its `back_populates` names that field); name a `#[belongs_to]` of `{cn}` that points back here, or set its `back_populates` to `\"{field}\"`"
                 ),
             }
-            .expand(),
-        );
+            .expand()
+    };
+    out.checks.push(check);
+}
+
+/// The checks of `back_populates = lit` on many-to-many field `field` of `model`: it names
+/// the many-to-many of the other model that holds `model`s.
+fn many_to_many_check(
+    model: &Model<'_>,
+    field: String,
+    (other, other_meta): (TokenStream, TokenStream),
+    targets: &[String],
+    lit: &LitStr,
+    other_ty: &Type,
+) -> TokenStream {
+    let ident = model.ident;
+    let (pn, on, x) = (ident, display_name(other_ty, ident), lit.value());
+    let fix = format!(
+        "`back_populates` must name the `#[has_many(through = \"..\")]` field of `{on}` that holds `{pn}`s"
+    );
+    Check {
+        this: ident,
+        field: field.clone(),
+        other,
+        other_meta,
+        targets,
+        lit,
+        side: 2,
+        missing: format!("`{on}` has no field `{x}`; {fix}"),
+        column: format!("`{on}::{x}` is a column, not a many-to-many; {fix}"),
+        wrong_kind: format!(
+            "`{on}::{x}` is a `#[belongs_to]`, `#[has_many]` or `#[has_one]`, not a many-to-many (`through`); {fix}"
+        ),
+        not_mutual: format!(
+            "`{on}::{x}` is already the other side of another field of `{pn}` (its `back_populates` names that field); set its `back_populates` to `\"{field}\"`, or remove `back_populates` here"
+        ),
     }
+    .expand()
 }

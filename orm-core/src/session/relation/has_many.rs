@@ -19,6 +19,9 @@ impl Session {
     ) -> Result<()> {
         self.check_handle(parent)?;
         self.check_handle(child)?;
+        if let Some(si) = many_to_many::<P, C>(self, rel.rel) {
+            return self.link(si, rel.rel, parent.slot, child.slot, true);
+        }
         let inv = inverse_of::<P, C>(self, rel.rel)?;
         let id = self.id(parent).raw();
         self.set_parent(child, inv, id, false)
@@ -36,6 +39,9 @@ impl Session {
     ) -> Result<()> {
         self.check_handle(parent)?;
         self.check_handle(child)?;
+        if let Some(si) = many_to_many::<P, C>(self, rel.rel) {
+            return self.link(si, rel.rel, parent.slot, child.slot, false);
+        }
         let inv = inverse_of::<P, C>(self, rel.rel)?;
         let si = self.store_index_or_create(C::META);
         let pi = self.store_index_or_create(P::META);
@@ -136,6 +142,15 @@ impl Session {
     }
 }
 
+/// The store of `P` if `has_many` `rel` of `P` is a many-to-many (the store of `C` made too).
+fn many_to_many<P: Model, C: Model>(db: &mut Session, rel: usize) -> Option<usize> {
+    if !P::META.relations[rel].kind.is_many_to_many() {
+        return None;
+    }
+    db.store_index_or_create(C::META);
+    Some(db.store_index_or_create(P::META))
+}
+
 /// The `belongs_to` of `C` that is the other side of `has_many` `rel` of `P`.
 fn inverse_of<P: Model, C: Model>(db: &mut Session, rel: usize) -> Result<usize> {
     let pi = db.store_index_or_create(P::META);
@@ -147,11 +162,14 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
     type Value = Children<C>;
 
     fn load(self, db: &mut Session, h: Handle<P>) -> Result<Vec<Handle<C>>> {
+        if let Some(si) = many_to_many::<P, C>(db, self.rel) {
+            let slots = db.load_linked(si, h.slot, self.rel)?;
+            return Ok(slots.into_iter().map(|s| Handle::new(db.id, s)).collect());
+        }
         db.load_children::<P, C>(h, self.rel)
     }
 
     fn set(self, db: &mut Session, h: Handle<P>, value: Children<C>) -> Result<()> {
-        let inv = inverse_of::<P, C>(db, self.rel)?;
         let mut new: Vec<Handle<C>> = Vec::with_capacity(value.0.len());
         let mut seen =
             rustc_hash::FxHashSet::with_capacity_and_hasher(value.0.len(), Default::default());
@@ -161,6 +179,10 @@ impl<P: Model, C: Model> Relationship<P> for HasManyRel<P, C> {
                 new.push(c);
             }
         }
+        if let Some(si) = many_to_many::<P, C>(db, self.rel) {
+            return db.set_linked(si, h.slot, self.rel, &new);
+        }
+        let inv = inverse_of::<P, C>(db, self.rel)?;
         let current = db.load_children::<P, C>(h, self.rel)?;
         let removed: Vec<Handle<C>> = current.into_iter().filter(|c| !seen.contains(c)).collect();
         // The parent is a valid handle of this session, so its id is a valid parent for every

@@ -5,6 +5,7 @@
 mod belongs_to;
 mod has_many;
 mod has_one;
+pub(crate) mod many_to_many;
 pub(crate) mod sync;
 
 use super::Session;

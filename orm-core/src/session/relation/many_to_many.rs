@@ -1,0 +1,415 @@
+//! Many-to-many through an association table (`#[has_many(through = "..")]`). Linking and
+//! unlinking change both sides' loaded collections at once and are kept as pending links
+//! until the flush writes them ([`JoinChanges`]); loading reads the other side's rows
+//! through the table, lazily for one object or eagerly for many, and adds the pending links.
+
+use crate::backend::SqlKey;
+use crate::error::{Error, Result};
+use crate::id::RawId;
+use crate::model::{KeyKind, RelationKind};
+use crate::session::store::State;
+use crate::session::Session;
+use crate::sql::JoinTable;
+use crate::value::{SqlType, Value, ValueRef};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+/// An object of the session: (store, slot).
+pub(crate) type Row = (usize, u32);
+
+/// The links of one association table that the next flush writes or removes.
+pub(crate) struct JoinChanges {
+    /// The table, as the relation `rel` that changed it first sees it.
+    pub(crate) join: JoinTable,
+    pub(crate) rel: usize,
+    /// For each pair (the row whose key goes in the table's first column, the row of the
+    /// second): when it first changed, and whether the rows are linked after the flush.
+    changes: HashMap<(Row, Row), (u32, bool)>,
+    /// For each end ((0: first column, 1: second), row), the rows it has changes with.
+    by_end: HashMap<(u8, Row), Vec<Row>>,
+}
+
+impl JoinChanges {
+    fn new(join: JoinTable, rel: usize) -> Self {
+        JoinChanges {
+            join,
+            rel,
+            changes: HashMap::default(),
+            by_end: HashMap::default(),
+        }
+    }
+
+    /// Notes that `pair` is linked (or not) after the flush.
+    fn record(&mut self, pair: (Row, Row), linked: bool) {
+        let next = self.changes.len() as u32;
+        match self.changes.get_mut(&pair) {
+            Some(change) => change.1 = linked,
+            None => {
+                self.changes.insert(pair, (next, linked));
+                self.by_end.entry((0, pair.0)).or_default().push(pair.1);
+                self.by_end.entry((1, pair.1)).or_default().push(pair.0);
+            }
+        }
+    }
+
+    /// The rows that `row` (at end `end`) has changes with, and whether each is linked.
+    fn partners(&self, end: u8, row: Row) -> Vec<(Row, bool)> {
+        let Some(rows) = self.by_end.get(&(end, row)) else {
+            return Vec::new();
+        };
+        rows.iter()
+            .map(|&other| {
+                let pair = if end == 0 { (row, other) } else { (other, row) };
+                (other, self.changes[&pair].1)
+            })
+            .collect()
+    }
+
+    /// Drops every change that involves `row`.
+    fn forget(&mut self, row: Row) {
+        for end in 0..2u8 {
+            let Some(others) = self.by_end.remove(&(end, row)) else {
+                continue;
+            };
+            for other in others {
+                let pair = if end == 0 { (row, other) } else { (other, row) };
+                self.changes.remove(&pair);
+                if let Some(list) = self.by_end.get_mut(&(1 - end, other)) {
+                    list.retain(|&r| r != row);
+                }
+            }
+        }
+    }
+
+    /// The changes in the order they were first made: (pair, linked).
+    pub(crate) fn in_order(&self) -> Vec<((Row, Row), bool)> {
+        let mut out: Vec<_> = self
+            .changes
+            .iter()
+            .map(|(&pair, &(seq, linked))| (seq, pair, linked))
+            .collect();
+        out.sort_unstable_by_key(|&(seq, ..)| seq);
+        out.into_iter()
+            .map(|(_, pair, linked)| (pair, linked))
+            .collect()
+    }
+}
+
+/// The pending links of every association table, by table name.
+pub(crate) type Joins = HashMap<&'static str, JoinChanges>;
+
+impl Session {
+    /// The association table of many-to-many `rel` of store `si`, the store of the other side,
+    /// and the other side's relation if it declares one (checked to be the same table with the
+    /// columns the other way round).
+    pub(crate) fn join_of(
+        &mut self,
+        si: usize,
+        rel: usize,
+    ) -> Result<(JoinTable, usize, Option<usize>)> {
+        let meta = self.stores[si].meta();
+        let join = JoinTable::of(meta, rel).expect("a many-to-many relation");
+        let ti = self.store_index_or_create(join.target);
+        let inv = self.links[si][rel].inverse;
+        if let Some(inv) = inv {
+            let other = join.target.relations[inv].kind;
+            let mirrored = matches!(other, RelationKind::ManyToMany { table, column, target_column }
+                if table == join.table && column == join.target_column && target_column == join.column);
+            if !mirrored {
+                return Err(Error::Relationship {
+                    model: meta.name,
+                    field: meta.relations[rel].field,
+                    message: format!(
+                        "its other side `{}.{}` must go through the same table (`{}`) with the columns the other way round (`foreign_key = \"{}\"`, `target_foreign_key = \"{}\"`)",
+                        join.target.name,
+                        join.target.relations[inv].field,
+                        join.table,
+                        join.target_column,
+                        join.column
+                    ),
+                });
+            }
+        }
+        Ok((join, ti, inv))
+    }
+
+    /// Links (or unlinks) object `own` of store `si` and object `other` of the other side of
+    /// many-to-many `rel`: both loaded collections change now, the table at the next flush.
+    pub(crate) fn link(
+        &mut self,
+        si: usize,
+        rel: usize,
+        own: u32,
+        other: u32,
+        linked: bool,
+    ) -> Result<()> {
+        let (join, ti, inv) = self.join_of(si, rel)?;
+        let pair = if join.column_first() {
+            ((si, own), (ti, other))
+        } else {
+            ((ti, other), (si, own))
+        };
+        self.joins
+            .entry(join.table)
+            .or_insert_with(|| JoinChanges::new(join, rel))
+            .record(pair, linked);
+        self.edit_collection((si, own), rel, other, linked);
+        if let Some(inv) = inv {
+            self.edit_collection((ti, other), inv, own, linked);
+        }
+        Ok(())
+    }
+
+    /// Makes the objects `new` (of the other side) the ones linked to object `own` through
+    /// many-to-many `rel`, in that order: those linked now and not in `new` are unlinked.
+    pub(crate) fn set_linked(
+        &mut self,
+        si: usize,
+        own: u32,
+        rel: usize,
+        new: &[crate::id::Handle<impl crate::model::Model>],
+    ) -> Result<()> {
+        let current = self.load_linked(si, own, rel)?;
+        let keep: HashSet<u32> = new.iter().map(|h| h.slot).collect();
+        for &other in current.iter().filter(|o| !keep.contains(o)) {
+            self.link(si, rel, own, other, false)?;
+        }
+        let had: HashSet<u32> = current.into_iter().collect();
+        for h in new.iter().filter(|h| !had.contains(&h.slot)) {
+            self.link(si, rel, own, h.slot, true)?;
+        }
+        let slots: Vec<u32> = new.iter().map(|h| h.slot).collect();
+        let session = self.id;
+        if let Some(c) = self.stores[si].collection_mut(own, rel) {
+            c.set_slots(session, &slots);
+        }
+        Ok(())
+    }
+
+    /// Adds `other` to (or takes it out of) collection `rel` of `row`, if it is loaded.
+    fn edit_collection(&mut self, (si, slot): Row, rel: usize, other: u32, linked: bool) {
+        let loaded = self.stores[si]
+            .collection(slot, rel)
+            .is_some_and(|c| c.is_loaded() && c.contains_slot(other) != linked);
+        if !loaded {
+            return;
+        }
+        let session = self.id;
+        if let Some(c) = self.stores[si].collection_mut(slot, rel) {
+            if linked {
+                c.push_slot(session, other);
+            } else {
+                c.remove_slots(&std::iter::once(other).collect());
+            }
+        }
+    }
+
+    /// The objects linked to object `slot` of store `si` through many-to-many `rel`: its
+    /// loaded collection, or the rows the table links it to and the pending links (then kept
+    /// as its collection).
+    pub(crate) fn load_linked(&mut self, si: usize, slot: u32, rel: usize) -> Result<Vec<u32>> {
+        let (join, ti, _) = self.join_of(si, rel)?;
+        if let Some(slots) = self.stores[si]
+            .collection(slot, rel)
+            .and_then(|c| c.slots())
+        {
+            return Ok(slots);
+        }
+        let found = match self.stored_key(si, slot) {
+            Some(key) => {
+                let sql = self.conn.sql(join.meta, SqlKey::JoinTargets(rel, 1), |d| {
+                    join.select_targets(d, 1, false)
+                });
+                self.load_slots(ti, &sql, &[key.as_ref()])?
+            }
+            None => Vec::new(),
+        };
+        let linked = self.with_pending(&join, (si, slot), ti, found);
+        let session = self.id;
+        if let Some(c) = self.stores[si].collection_mut(slot, rel) {
+            c.set_slots(session, &linked);
+        }
+        Ok(linked)
+    }
+
+    /// The key of a row as the database holds it now (`None` for a new object).
+    fn stored_key(&self, si: usize, slot: u32) -> Option<Value> {
+        let store = &self.stores[si];
+        let meta = store.meta();
+        match meta.key_kind {
+            KeyKind::Generated => match store.key_id(slot) {
+                RawId::Stored(k) => Some(Value::I64(k)),
+                _ => None,
+            },
+            KeyKind::Natural if store.state(slot) == State::Persistent => Some(
+                store
+                    .snapshot_value(slot, meta.key)
+                    .cloned()
+                    .unwrap_or_else(|| store.column(slot, meta.key).into_owned()),
+            ),
+            KeyKind::Natural => None,
+        }
+    }
+
+    /// `found` (slots of store `ti` the table links `row` to) with the pending links of `row`
+    /// applied, and without objects the session no longer has.
+    fn with_pending(&self, join: &JoinTable, row: Row, ti: usize, mut found: Vec<u32>) -> Vec<u32> {
+        let end = if join.column_first() { 0 } else { 1 };
+        if let Some(changes) = self.joins.get(join.table) {
+            let partners = changes.partners(end, row);
+            if !partners.is_empty() {
+                let unlinked: HashSet<u32> = partners
+                    .iter()
+                    .filter(|&&((s, _), linked)| s == ti && !linked)
+                    .map(|&((_, o), _)| o)
+                    .collect();
+                found.retain(|o| !unlinked.contains(o));
+                let mut seen: HashSet<u32> = found.iter().copied().collect();
+                for ((s, o), linked) in partners {
+                    if s == ti && linked && seen.insert(o) {
+                        found.push(o);
+                    }
+                }
+            }
+        }
+        found.retain(|&o| self.stores[ti].state(o) != State::Discarded);
+        found
+    }
+
+    /// Loads many-to-many `rel` of the objects `slots` of store `si` whose collection is not
+    /// loaded, in one query per 1,024 objects; returns the linked objects of all of them
+    /// (store `ti`), each once.
+    pub(crate) fn load_linked_many(
+        &mut self,
+        si: usize,
+        slots: &[u32],
+        rel: usize,
+    ) -> Result<Vec<u32>> {
+        let (join, ti, _) = self.join_of(si, rel)?;
+        let mut keys: Vec<i64> = Vec::new();
+        let mut unloaded: Vec<u32> = Vec::new();
+        for &slot in slots {
+            if self.stores[si]
+                .collection(slot, rel)
+                .is_some_and(|c| c.is_loaded())
+            {
+                continue;
+            }
+            match self.stored_key(si, slot) {
+                Some(Value::I64(k)) => keys.push(k),
+                Some(_) => {
+                    // A natural key that is not an integer: loaded on its own.
+                    self.load_linked(si, slot, rel)?;
+                    continue;
+                }
+                None => {}
+            }
+            unloaded.push(slot);
+        }
+        let mut by_owner: HashMap<i64, Vec<u32>> = HashMap::default();
+        for chunk in keys.chunks(1024) {
+            self.read_linked(&join, rel, ti, chunk, &mut by_owner)?;
+        }
+        let session = self.id;
+        for slot in unloaded {
+            let found = match self.stored_key(si, slot) {
+                Some(Value::I64(k)) => by_owner.remove(&k).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            let linked = self.with_pending(&join, (si, slot), ti, found);
+            if let Some(c) = self.stores[si].collection_mut(slot, rel) {
+                c.set_slots(session, &linked);
+            }
+        }
+        let mut seen = HashSet::default();
+        let mut out = Vec::new();
+        for &slot in slots {
+            for o in self.stores[si]
+                .collection(slot, rel)
+                .and_then(|c| c.slots())
+                .unwrap_or_default()
+            {
+                if seen.insert(o) {
+                    out.push(o);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the rows of store `ti` linked to the rows of these `keys`, into `by_owner`.
+    fn read_linked(
+        &mut self,
+        join: &JoinTable,
+        rel: usize,
+        ti: usize,
+        keys: &[i64],
+        by_owner: &mut HashMap<i64, Vec<u32>>,
+    ) -> Result<()> {
+        let params = crate::sql::padded_keys(keys);
+        let n = params.len();
+        let sql = self.conn.sql(join.meta, SqlKey::JoinTargets(rel, n), |d| {
+            join.select_targets(d, n, true)
+        });
+        let owner = join.target.columns.len();
+        let meta = join.target;
+        let store = &mut self.stores[ti];
+        self.conn.query(&sql, &params, &mut |row| {
+            let slot = store.load_row(row)?;
+            match row.value(owner, SqlType::I64) {
+                Ok(ValueRef::I64(k)) => {
+                    by_owner.entry(k).or_default().push(slot);
+                    Ok(())
+                }
+                Ok(v) => Err(decode(
+                    meta,
+                    format!("a key of the association table is {v:?}"),
+                )),
+                Err(message) => Err(decode(meta, message)),
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Takes the objects `rows` (deleted by a flush, or expunged) out of the other sides'
+    /// loaded many-to-many collections, and drops their pending links.
+    pub(crate) fn forget_links(&mut self, rows: &[Row]) {
+        for &(si, slot) in rows {
+            let meta = self.stores[si].meta();
+            for rel in
+                (0..meta.relations.len()).filter(|&r| meta.relations[r].kind.is_many_to_many())
+            {
+                if let Some(c) = self
+                    .joins
+                    .get_mut(JoinTable::of(meta, rel).map_or("", |j| j.table))
+                {
+                    c.forget((si, slot));
+                }
+                let (Some(ti), Some(inv)) =
+                    (self.links[si][rel].target, self.links[si][rel].inverse)
+                else {
+                    continue;
+                };
+                let holders: Vec<u32> = match self.stores[si]
+                    .collection(slot, rel)
+                    .and_then(|c| c.slots())
+                {
+                    Some(linked) => linked,
+                    // Not loaded: any loaded collection of the other side may hold it.
+                    None => (0..self.stores[ti].slot_count() as u32).collect(),
+                };
+                for holder in holders {
+                    self.edit_collection((ti, holder), inv, slot, false);
+                }
+            }
+        }
+    }
+}
+
+/// A decoding error for a row of `meta` read through an association table.
+fn decode(meta: &crate::model::ModelMeta, message: String) -> Error {
+    Error::Decode {
+        model: meta.name,
+        field: meta.key_column().field,
+        message,
+    }
+}
