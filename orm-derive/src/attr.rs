@@ -21,7 +21,7 @@ pub struct RelAttr<'a> {
     pub original: &'a Attribute,
     /// `back_populates = ".."`.
     pub back_populates: Option<LitStr>,
-    /// Whether a `back_populates` was given but refused (reported already).
+    /// Whether a `back_populates` or `through` was given but refused (reported already).
     pub refused: bool,
     /// `has_many`: `cascade_delete`.
     pub cascade_delete: bool,
@@ -183,6 +183,8 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
                 )));
             }
             if lit.value().is_empty() {
+                // Reported here; no second error for what the name would have settled.
+                out.refused = true;
                 return Err(syn::Error::new(lit.span(), "the name is empty"));
             }
             *slot = Some(lit);

@@ -329,4 +329,36 @@ backend_tests! {
         assert_eq!(t.count("SELECT COUNT(*) FROM post_tags"), 1000);
         Ok(())
     }
+
+    fn populate_existing_reads_linked_rows_again(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        seed(&mut db)?;
+        for (populate, label) in [(false, "x"), (true, "renamed")] {
+            t.exec("UPDATE tag SET label = 'x' WHERE id = 1");
+            let mut db = t.open();
+            let x = db.query::<Tag>().filter(Tag::label.eq("x")).one()?;
+            t.exec("UPDATE tag SET label = 'renamed' WHERE label = 'x'");
+            let mut query = db.query::<Post>().filter(Post::title.eq("a")).with(Post::tags);
+            if populate {
+                query = query.populate_existing();
+            }
+            let a = query.one()?;
+            assert_eq!(db[a].tags.as_slice()[0], x);
+            assert_eq!(db[x].label, label, "populate_existing: {populate}");
+        }
+        Ok(())
+    }
+
+    fn check_schema_reports_a_missing_association_table(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = session(t);
+        t.exec("DROP TABLE post_tags");
+        let e = db.check_schema::<(Post, Tag)>().unwrap_err();
+        assert!(e.to_string().contains("association table `post_tags`"), "{e}");
+        db.create_all::<(Post, Tag)>()?;
+        db.check_schema::<(Post, Tag)>()?;
+        // One end missing from the set is refused before any SQL.
+        let e = db.create_all::<(Post,)>().unwrap_err();
+        assert!(e.to_string().contains("Tag"), "{e}");
+        Ok(())
+    }
 }

@@ -24,6 +24,8 @@ pub(crate) struct JoinChanges {
     /// For each pair (the row whose key goes in the table's first column, the row of the
     /// second): when it first changed, and whether the rows are linked after the flush.
     changes: HashMap<(Row, Row), (u32, bool)>,
+    /// The number the next new change takes.
+    next: u32,
     /// For each end ((0: first column, 1: second), row), the rows it has changes with.
     by_end: HashMap<(u8, Row), Vec<Row>>,
 }
@@ -34,17 +36,18 @@ impl JoinChanges {
             join,
             rel,
             changes: HashMap::default(),
+            next: 0,
             by_end: HashMap::default(),
         }
     }
 
     /// Notes that `pair` is linked (or not) after the flush.
     fn record(&mut self, pair: (Row, Row), linked: bool) {
-        let next = self.changes.len() as u32;
         match self.changes.get_mut(&pair) {
             Some(change) => change.1 = linked,
             None => {
-                self.changes.insert(pair, (next, linked));
+                self.changes.insert(pair, (self.next, linked));
+                self.next += 1;
                 self.by_end.entry((0, pair.0)).or_default().push(pair.1);
                 self.by_end.entry((1, pair.1)).or_default().push(pair.0);
             }
@@ -352,9 +355,25 @@ impl Session {
         });
         let owner = join.target.columns.len();
         let meta = join.target;
+        let (session, populating) = (self.id, self.populating);
+        if populating {
+            self.settle(ti);
+        }
         let store = &mut self.stores[ti];
+        let mut moves = Vec::new();
         self.conn.query(&sql, &params, &mut |row| {
-            let slot = store.load_row(row)?;
+            let slot = if populating {
+                // `populate_existing`: objects already there take the row's values.
+                let (slot, changed) = store.reload_row(row, session)?;
+                moves.extend(
+                    changed
+                        .into_iter()
+                        .map(|(r, linked, now)| (ti, slot, r, linked, now)),
+                );
+                slot
+            } else {
+                store.load_row(row)?
+            };
             match row.value(owner, SqlType::I64) {
                 Ok(ValueRef::I64(k)) => {
                     by_owner.entry(k).or_default().push(slot);
@@ -367,38 +386,60 @@ impl Session {
                 Err(message) => Err(decode(meta, message)),
             }
         })?;
+        self.move_children_with(&moves, true, false);
         Ok(())
     }
 
     /// Takes the objects `rows` (deleted by a flush, or expunged) out of the other sides'
-    /// loaded many-to-many collections, and drops their pending links.
+    /// loaded many-to-many collections, and drops their pending links. An object whose own
+    /// collection is loaded names the collections that hold it; for the others, the other
+    /// side's objects are looked through once per relation, whatever the number of rows.
     pub(crate) fn forget_links(&mut self, rows: &[Row]) {
+        let mut unloaded: HashMap<(usize, usize), HashSet<u32>> = HashMap::default();
         for &(si, slot) in rows {
             let meta = self.stores[si].meta();
             for rel in
                 (0..meta.relations.len()).filter(|&r| meta.relations[r].kind.is_many_to_many())
             {
-                if let Some(c) = self
-                    .joins
-                    .get_mut(JoinTable::of(meta, rel).map_or("", |j| j.table))
-                {
-                    c.forget((si, slot));
+                if let Some(j) = JoinTable::of(meta, rel) {
+                    if let Some(c) = self.joins.get_mut(j.table) {
+                        c.forget((si, slot));
+                    }
                 }
                 let (Some(ti), Some(inv)) =
                     (self.links[si][rel].target, self.links[si][rel].inverse)
                 else {
                     continue;
                 };
-                let holders: Vec<u32> = match self.stores[si]
+                match self.stores[si]
                     .collection(slot, rel)
                     .and_then(|c| c.slots())
                 {
-                    Some(linked) => linked,
-                    // Not loaded: any loaded collection of the other side may hold it.
-                    None => (0..self.stores[ti].slot_count() as u32).collect(),
-                };
-                for holder in holders {
-                    self.edit_collection((ti, holder), inv, slot, false);
+                    Some(linked) => {
+                        for holder in linked {
+                            self.edit_collection((ti, holder), inv, slot, false);
+                        }
+                    }
+                    None => {
+                        unloaded.entry((si, rel)).or_default().insert(slot);
+                    }
+                }
+            }
+        }
+        for ((si, rel), gone) in unloaded {
+            let (Some(ti), Some(inv)) = (self.links[si][rel].target, self.links[si][rel].inverse)
+            else {
+                continue;
+            };
+            for holder in 0..self.stores[ti].slot_count() as u32 {
+                let holds = self.stores[ti]
+                    .collection(holder, inv)
+                    .and_then(|c| c.slots())
+                    .is_some_and(|slots| slots.iter().any(|s| gone.contains(s)));
+                if holds {
+                    if let Some(c) = self.stores[ti].collection_mut(holder, inv) {
+                        c.remove_slots(&gone);
+                    }
                 }
             }
         }
