@@ -161,6 +161,9 @@ pub struct ModelMeta {
     pub key_kind: KeyKind,
     /// Relationship fields, in field order.
     pub relations: &'static [RelationMeta],
+    /// Index in `columns` of the `#[version]` column: every UPDATE and DELETE of a row checks
+    /// that it still holds the value read, and an UPDATE writes that value plus one.
+    pub version: Option<usize>,
     #[doc(hidden)]
     pub type_id: fn() -> TypeId,
     #[doc(hidden)]
@@ -263,6 +266,8 @@ pub trait Model: Sized + Send + 'static {
     fn key_id(&self) -> RawId;
     #[doc(hidden)]
     fn set_key_id(&mut self, id: RawId);
+    #[doc(hidden)]
+    fn set_version(&mut self, _version: i64) {}
     #[doc(hidden)]
     fn foreign_key(&self, relation: usize) -> RawId;
     #[doc(hidden)]

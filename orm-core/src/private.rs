@@ -332,6 +332,7 @@ pub const FALLBACK_META: &ModelMeta = &ModelMeta {
     key: 0,
     key_kind: KeyKind::Generated,
     relations: &[],
+    version: None,
     type_id: TypeId::of::<()>,
     new_store: fallback_store,
 };

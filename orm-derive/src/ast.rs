@@ -36,6 +36,8 @@ pub struct Field<'a> {
     pub unique: bool,
     /// `#[column(index)]`.
     pub index: bool,
+    /// `#[version]`: an integer column checked and bumped by every UPDATE and DELETE.
+    pub version: bool,
     /// The attribute that made it a key, a relation or renamed its column, for spans.
     pub attrs: FieldAttrs<'a>,
 }
@@ -254,6 +256,7 @@ impl<'a> Field<'a> {
             (None, Kind::BelongsTo { .. }) => name::foreign_key_column(&unraw(ident)),
             (None, _) => unraw(ident),
         };
+        let version = attrs.version.is_some() && version_ok(cx, &attrs, &kind, ty);
         Some(Field {
             original: field,
             ident,
@@ -262,9 +265,33 @@ impl<'a> Field<'a> {
             column,
             unique: attrs.unique,
             index: attrs.index,
+            version,
             attrs,
         })
     }
+}
+
+/// Whether a `#[version]` field can be one: a plain `i64` or `i32` column (an error otherwise).
+fn version_ok(cx: &mut Ctxt, attrs: &FieldAttrs<'_>, kind: &Kind<'_>, ty: &Type) -> bool {
+    let Some(attr) = attrs.version else {
+        return false;
+    };
+    if !matches!(kind, Kind::Column) {
+        cx.error_spanned_by(
+            attr,
+            "`#[version]` goes on a plain integer column, not on a key or a relationship; add a field `version: i64` for it",
+        );
+        return false;
+    }
+    let integer = matches!(ungroup(ty), Type::Path(p) if p.qself.is_none()
+        && (p.path.is_ident("i64") || p.path.is_ident("i32")));
+    if !integer {
+        cx.error_spanned_by(
+            ty,
+            "`#[version]` needs an `i64` (or `i32`) field: the flush writes its value plus one",
+        );
+    }
+    integer
 }
 
 /// The kind of a `#[key]` field of type `ty` on `model`: generated for an `Id` of the model

@@ -75,6 +75,8 @@ impl OnDelete {
 pub struct FieldAttrs<'a> {
     /// `#[key]`.
     pub key: Option<&'a Attribute>,
+    /// `#[version]`: the column optimistic concurrency checks and bumps.
+    pub version: Option<&'a Attribute>,
     /// `#[column(name = "..")]`.
     pub column_name: Option<LitStr>,
     /// `#[column(unique)]`.
@@ -116,9 +118,16 @@ pub fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
             if let Err(e) = r {
                 cx.syn_error(e);
             }
-        } else if let Some(name) = ["key", "column", "belongs_to", "has_many", "has_one"]
-            .into_iter()
-            .find(|n| attr.path().is_ident(n))
+        } else if let Some(name) = [
+            "key",
+            "column",
+            "belongs_to",
+            "has_many",
+            "has_one",
+            "version",
+        ]
+        .into_iter()
+        .find(|n| attr.path().is_ident(n))
         {
             cx.error_spanned_by(
                 attr,
@@ -259,6 +268,14 @@ pub fn field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> FieldAttrs<'a> 
                 cx.error_spanned_by(attr, "duplicate `#[key]` on this field");
             }
             out.key = Some(attr);
+        } else if path.is_ident("version") {
+            if !matches!(attr.meta, Meta::Path(_)) {
+                cx.error_spanned_by(attr, "`#[version]` takes no arguments");
+            }
+            if out.version.is_some() {
+                cx.error_spanned_by(attr, "duplicate `#[version]` on this field");
+            }
+            out.version = Some(attr);
         } else if path.is_ident("column") {
             if out.column.is_some() {
                 cx.error_spanned_by(attr, "duplicate `#[column]`; put every option in one");

@@ -16,6 +16,18 @@ pub fn check(cx: &mut Ctxt, model: &Model<'_>) {
     identifiers_fit(cx, model);
     distinct_columns(cx, model);
     distinct_constants(cx, model);
+    one_version(cx, model);
+}
+
+/// At most one `#[version]` field.
+fn one_version(cx: &mut Ctxt, model: &Model<'_>) {
+    let name = model.ident;
+    for f in model.fields.iter().filter(|f| f.version).skip(1) {
+        cx.error_spanned_by(
+            f.attrs.version,
+            format!("`{name}` has more than one `#[version]`; keep it on one field"),
+        );
+    }
 }
 
 /// The constants the derive generates (typed columns and relationship descriptors) have

@@ -6,7 +6,7 @@ use proc_macro2::{Delimiter, TokenStream, TokenTree};
 
 /// The models: a parent with a generated key and a has-many, a child with required and
 /// nullable parents and options, a natural key, a has-one with cascades, many-to-many
-/// relationships (to another model, and to itself through named columns).
+/// relationships (to another model, and to itself through named columns), a `#[version]`.
 const MODELS: &[(&str, &str)] = &[
     (
         "parent",
@@ -48,6 +48,14 @@ const MODELS: &[(&str, &str)] = &[
             #[has_many(through = "post_tags", back_populates = "posts")] tags: HasMany<Tag>,
             #[has_many(through = "links", foreign_key = "from_id", target_foreign_key = "to_id")]
             links: HasMany<Post>,
+        }"#,
+    ),
+    (
+        "versioned",
+        r#"struct Page {
+            #[key] id: Id<Page>,
+            title: String,
+            #[version] revision: i32,
         }"#,
     ),
 ];

@@ -164,6 +164,8 @@ pub(crate) enum SqlKey {
     Delete(usize),
     /// A DELETE of the rows whose column is one of this many values.
     DeleteWhereIn(usize, usize),
+    /// A DELETE of one row by key and `#[version]`.
+    DeleteVersioned,
     /// The rows linked through many-to-many relation `.0` to this many rows.
     JoinTargets(usize, usize),
     /// An INSERT of this many links of many-to-many relation `.0`.

@@ -3,13 +3,14 @@
 
 use super::changes::Updates;
 use super::deletes::Deletes;
-use super::keys::pending_key;
+use super::keys::{bumped, pending_key};
 use super::{Row, Targets};
 use crate::id::RawId;
 use crate::model::KeyKind;
 use crate::session::relation::sync::Move;
 use crate::session::store::State;
 use crate::session::Session;
+use crate::value::ValueRef;
 
 /// What the statements wrote.
 pub(super) struct Written {
@@ -103,6 +104,25 @@ fn let_go(db: &mut Session, deletes: &Deletes, moves: &mut Vec<Move>) -> (Vec<Mo
     (leaving, nulled)
 }
 
+/// The `#[version]` that update `u` wrote, if its model has one.
+fn next_version(db: &Session, updates: &Updates, u: &super::changes::Update) -> Option<i64> {
+    let store = &db.stores[u.store];
+    let v = store
+        .meta()
+        .version
+        .filter(|v| updates.columns(u).contains(v))?;
+    let read = match store.snapshot_value(u.slot, v) {
+        Some(value) => value.as_ref(),
+        None => store.column(u.slot, v),
+    };
+    Some(match bumped(read) {
+        ValueRef::I64(i) => i,
+        ValueRef::I32(i) => i.into(),
+        ValueRef::I16(i) => i.into(),
+        _ => 1,
+    })
+}
+
 /// Gives the inserted objects their keys, replaces every pending id with the key it stands
 /// for, and moves updated rows' snapshots to the rollback journal.
 fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates: &Updates) {
@@ -132,7 +152,11 @@ fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates
         }
     }
     for u in &updates.list {
+        let version = next_version(db, updates, u);
         db.stores[u.store].apply_update(u.slot);
+        if let Some(v) = version {
+            db.stores[u.store].set_version(u.slot, v);
+        }
     }
     // Every stored object taken mutably, updated or not, may hold a pending id.
     for si in 0..db.stores.len() {

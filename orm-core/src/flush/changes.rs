@@ -4,7 +4,7 @@
 use super::deletes::Deletes;
 use crate::error::{Error, Result};
 use crate::id::RawId;
-use crate::model::{KeyKind, RelationKind};
+use crate::model::{KeyKind, ModelMeta, RelationKind};
 use crate::session::store::{AnyStore, KeyValue, State};
 use crate::session::Session;
 use crate::value::Value;
@@ -146,6 +146,18 @@ impl Updates {
 
 /// The columns of each persistent object that differ from its snapshot (none of objects the
 /// flush deletes), and the foreign keys it sets to `NULL` because their parent goes.
+/// The changed `columns` of a row of `meta`, and its `#[version]` column if any changed (the
+/// UPDATE writes it, whether or not the program changed it).
+fn with_version(meta: &ModelMeta, columns: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut out: Vec<usize> = columns.collect();
+    if let Some(v) = meta.version {
+        if !out.is_empty() && !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
 pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
     let mut out = Updates::default();
     for (si, store) in db.stores.iter().enumerate() {
@@ -174,7 +186,11 @@ pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
                         .is_none_or(|old| !old.as_ref().same_as(store.column(slot, c)))
                 }
             });
-            out.push(si, slot, changed.map(|(c, _)| c));
+            out.push(
+                si,
+                slot,
+                with_version(meta, changed.map(|(c, _)| c)).into_iter(),
+            );
         }
     }
     // Keys set to NULL of objects not taken mutably (children read to be let go of).
@@ -189,15 +205,14 @@ pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
     for row in unmarked.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
         let (si, slot) = (row[0].0, row[0].1);
         let rels = db.stores[si].meta().relations;
+        let columns = row.iter().filter_map(|&(_, _, r)| match rels[r].kind {
+            RelationKind::BelongsTo { column, .. } => Some(column),
+            RelationKind::HasMany | RelationKind::HasOne | RelationKind::ManyToMany { .. } => None,
+        });
         out.push(
             si,
             slot,
-            row.iter().filter_map(|&(_, _, r)| match rels[r].kind {
-                RelationKind::BelongsTo { column, .. } => Some(column),
-                RelationKind::HasMany | RelationKind::HasOne | RelationKind::ManyToMany { .. } => {
-                    None
-                }
-            }),
+            with_version(db.stores[si].meta(), columns).into_iter(),
         );
     }
     out

@@ -39,10 +39,12 @@ pub(super) fn run<'a>(
                 let columns = &plan.columns[columns.clone()];
                 let params = &plan.params[params.clone()];
                 let text = update_sql(conn, meta, columns);
-                let row_len = columns.len() + 1;
+                // The key, then the version read where the row has one.
+                let versioned = usize::from(meta.version.is_some_and(|v| columns.contains(&v)));
+                let row_len = columns.len() + 1 + versioned;
                 let changed = conn.execute_many(&text, params, row_len)?;
                 if let Some(i) = changed.iter().position(|&n| n == 0) {
-                    return Err(stale(meta, params[(i + 1) * row_len - 1]));
+                    return Err(stale(meta, params[(i + 1) * row_len - 1 - versioned]));
                 }
             }
             Statement::DeleteWhereIn {
@@ -56,6 +58,17 @@ pub(super) fn run<'a>(
                     sql::Delete::where_in(meta, column, n).render(d).text
                 });
                 conn.execute(&text, params)?;
+            }
+            Statement::DeleteVersioned { meta, ref params } => {
+                let params = &plan.params[params.clone()];
+                let version = meta.version.expect("a versioned model");
+                let text = conn.sql(meta, SqlKey::DeleteVersioned, |d| {
+                    sql::Delete::versioned(meta, version).render(d).text
+                });
+                let deleted = conn.execute_many(&text, params, 2)?;
+                if let Some(i) = deleted.iter().position(|&n| n == 0) {
+                    return Err(stale(meta, params[2 * i]));
+                }
             }
             Statement::Delete {
                 meta,

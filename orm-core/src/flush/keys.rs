@@ -87,6 +87,21 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Column `c` of stored row `(si, slot)` as the database holds it now.
+    pub(super) fn stored_column(&self, si: usize, slot: u32, c: usize) -> ValueRef<'a> {
+        let store = &self.stores[si];
+        match store.snapshot_value(slot, c) {
+            Some(v) => v.as_ref(),
+            None => store.column(slot, c),
+        }
+    }
+
+    /// The `#[version]` a stored row of a versioned model gets from an UPDATE: the one the
+    /// database holds now, plus one.
+    pub(super) fn next_version(&self, si: usize, slot: u32, c: usize) -> ValueRef<'a> {
+        bumped(self.stored_column(si, slot, c))
+    }
+
     /// The new row that row `(si, slot)` references through `rel`, if any.
     pub(super) fn parent_row(&mut self, si: usize, slot: u32, rel: usize) -> Option<Row> {
         let ti = self.targets[si][rel]?;
@@ -129,6 +144,16 @@ impl<'a> Resolver<'a> {
             };
         }
         store.column(slot, c)
+    }
+}
+
+/// A version plus one, of the same integer type (wrapping as the column would).
+pub(super) fn bumped(v: ValueRef<'_>) -> ValueRef<'static> {
+    match v {
+        ValueRef::I32(i) => ValueRef::I32(i.wrapping_add(1)),
+        ValueRef::I16(i) => ValueRef::I16(i.wrapping_add(1)),
+        ValueRef::I64(i) => ValueRef::I64(i.wrapping_add(1)),
+        _ => ValueRef::I64(1),
     }
 }
 

@@ -36,7 +36,8 @@ pub(crate) enum Statement {
         rows: Range<usize>,
     },
     /// An UPDATE of some columns of `meta` by key, run once per row: each row's parameters
-    /// are the columns' values, then the key. Each run must change a row.
+    /// are the columns' values, then the key (then, where the columns include the
+    /// `#[version]`, the version read). Each run must change a row.
     Update {
         meta: &'static ModelMeta,
         /// Where the columns are in [`Plan::columns`].
@@ -48,6 +49,12 @@ pub(crate) enum Statement {
     Delete {
         meta: &'static ModelMeta,
         rows: usize,
+        params: Range<usize>,
+    },
+    /// DELETEs of rows of a model with a `#[version]`, one per row; the parameters are each
+    /// row's key and version. Each must delete its row.
+    DeleteVersioned {
+        meta: &'static ModelMeta,
         params: Range<usize>,
     },
     /// A DELETE of the rows of `meta` whose `column` is one of the parameters (children of
@@ -275,11 +282,22 @@ impl<'a> Plan<'a> {
             let store = &r.stores[group[0].store];
             let meta = store.meta();
             let start = self.params.len();
+            let version = meta
+                .version
+                .filter(|v| updates.columns(&group[0]).contains(v));
             for u in group {
                 for &c in updates.columns(u) {
-                    self.params.push(r.column_value(u.store, u.slot, c));
+                    self.params.push(if Some(c) == version {
+                        r.next_version(u.store, u.slot, c)
+                    } else {
+                        r.column_value(u.store, u.slot, c)
+                    });
                 }
                 self.params.push(r.stored_key(u.store, u.slot));
+                if let Some(v) = version {
+                    // `WHERE key = ? AND version = ?`: the version the row was read with.
+                    self.params.push(r.stored_column(u.store, u.slot, v));
+                }
             }
             self.update(meta, updates.columns(&group[0]), start);
         }
@@ -488,6 +506,19 @@ impl<'a> Plan<'a> {
             return;
         };
         let start = self.params.len();
+        let meta = r.stores[si].meta();
+        if let Some(v) = meta.version {
+            // One `DELETE .. WHERE key = ? AND version = ?` per row.
+            for &(si, slot) in rows {
+                self.params.push(r.stored_key(si, slot));
+                self.params.push(r.stored_column(si, slot, v));
+            }
+            self.statements.push(Statement::DeleteVersioned {
+                meta,
+                params: start..self.params.len(),
+            });
+            return;
+        }
         self.params
             .extend(rows.iter().map(|&(si, slot)| r.stored_key(si, slot)));
         let last = self.params[self.params.len() - 1];

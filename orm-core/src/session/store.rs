@@ -544,6 +544,8 @@ pub trait AnyStore: Any + Send {
     /// After a successful flush: an updated row's new key in the identity map, and its
     /// commit-time values in the rollback journal.
     fn apply_update(&mut self, slot: u32);
+    /// After a successful flush: the `#[version]` an UPDATE wrote (the object not marked).
+    fn set_version(&mut self, slot: u32, version: i64);
     /// The slots touched since the last call (see [`Store::touch`]), forgotten.
     fn take_touched(&mut self) -> Vec<u32>;
     /// The highest integer key read from the database.
@@ -722,6 +724,15 @@ impl<T: Model> AnyStore for Store<T> {
         if let Some(k) = Self::key_of(obj) {
             self.hold(&k);
             self.identity.insert(k, slot);
+        }
+    }
+    fn set_version(&mut self, slot: u32, version: i64) {
+        if let Some(obj) = self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.obj.as_mut())
+        {
+            obj.set_version(version);
         }
     }
     fn apply_update(&mut self, slot: u32) {

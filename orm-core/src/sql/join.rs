@@ -241,6 +241,7 @@ mod tests {
         key: 0,
         key_kind: KeyKind::Generated,
         relations: &[],
+        version: None,
         type_id: std::any::TypeId::of::<u8>,
         new_store: || unreachable!("not used"),
     };
@@ -274,6 +275,7 @@ mod tests {
         key: 0,
         key_kind: KeyKind::Generated,
         relations: &POST_RELATIONS,
+        version: None,
         type_id: std::any::TypeId::of::<u16>,
         new_store: || unreachable!("not used"),
     };

@@ -491,6 +491,15 @@ pub struct Update<'a> {
 }
 
 impl Update<'_> {
+    /// `key = ?`, and `AND version = ?` where the columns set include the `#[version]`
+    /// (the version the row was read with).
+    fn by_key(&self) -> Expr {
+        match self.meta.version.filter(|v| self.columns.contains(v)) {
+            Some(v) => Expr::And(vec![Expr::eq_param(self.meta.key), Expr::eq_param(v)]),
+            None => Expr::eq_param(self.meta.key),
+        }
+    }
+
     /// The SQL text (every value a placeholder the caller binds).
     pub fn render(&self, d: &dyn Dialect) -> Sql {
         let mut r = Renderer::new(d, self.meta);
@@ -505,7 +514,7 @@ impl Update<'_> {
             r.out.push_str(" = ");
             r.placeholder();
         }
-        r.filter(Some(&Expr::eq_param(self.meta.key)));
+        r.filter(Some(&self.by_key()));
         r.finish()
     }
 }
@@ -520,6 +529,14 @@ pub struct Delete {
 }
 
 impl Delete {
+    /// The row of a key and a `#[version]` the caller binds (`key = ? AND version = ?`).
+    pub fn versioned(meta: &'static ModelMeta, version: usize) -> Delete {
+        Delete {
+            meta,
+            filter: Expr::And(vec![Expr::eq_param(meta.key), Expr::eq_param(version)]),
+        }
+    }
+
     /// The rows whose `column` is one of `n` values the caller binds.
     pub fn where_in(meta: &'static ModelMeta, column: usize, n: usize) -> Delete {
         Delete {

@@ -23,6 +23,8 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         let name = f.ident;
         let ty = f.ty;
         match &f.kind {
+            // Rows start at version 1; the flush writes the rest.
+            _ if f.version => inits.push(quote!(#name: 1)),
             Kind::Key { generated: true } => inits.push(quote!(#name: #p::Id::unset())),
             Kind::HasMany { one: false, .. } => inits.push(quote!(#name: #p::HasMany::new())),
             Kind::HasMany { one: true, .. } => inits.push(quote!(#name: #p::HasOne::new())),

@@ -170,6 +170,13 @@ pub fn expand(model: &Model<'_>) -> Meta {
         key,
         generated,
     } = e;
+    let version = match model.fields.iter().position(|f| f.version) {
+        Some(i) => {
+            let c = column_of[i];
+            quote!(#p::Option::Some(#c))
+        }
+        None => quote!(#p::Option::None),
+    };
     let key_kind = if generated {
         quote!(#p::KeyKind::Generated)
     } else {
@@ -183,6 +190,7 @@ pub fn expand(model: &Model<'_>) -> Meta {
             key: #key,
             key_kind: #key_kind,
             relations: &[#(#relations),*],
+            version: #version,
             type_id: #p::TypeId::of::<#ident>,
             new_store: #p::new_store::<#ident>,
         }

@@ -141,6 +141,15 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
         collections_mut,
     } = arms;
     let generated_key = generated_key(model);
+    let set_version = model.fields.iter().find(|f| f.version).map(|f| {
+        let (name, ty) = (f.ident, f.ty);
+        // An `i32` version wraps after 2^31 updates of one row, as the database's would.
+        quote! {
+            fn set_version(&mut self, version: i64) {
+                self.#name = version as #ty;
+            }
+        }
+    });
     quote! {
         #[allow(unused_imports)]
         use #p::{NotAColumn as _, NotAForeignKey as _};
@@ -170,6 +179,8 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
             fn set_key_id(&mut self, id: #p::RawId) {
                 #set_key_id
             }
+
+            #set_version
 
             fn foreign_key(&self, relation: usize) -> #p::RawId {
                 match relation {
