@@ -526,15 +526,15 @@ backend_tests! {
 }
 
 // ---------------------------------------------------------------------------------------
-// 2. Defects (ignored where they fail)
+// 2. Defects the attack found (fixed)
 // ---------------------------------------------------------------------------------------
 
 bug_tests! {
     /// A lazy load of one object's collection, then an eager load that reads one object's:
     /// both statements are cached under `SqlKey::JoinTargets(rel, 1)`, the lazy one without
     /// the owner's key column, so the eager one reads a column that is not there.
-    #[sqlite(ignore = "BUG: lazy and eager loads share the cached statement SqlKey::JoinTargets(rel, 1); the eager one then reads a missing owner column (Decode error)")]
-    #[postgres(ignore = "BUG: lazy and eager loads share the cached statement SqlKey::JoinTargets(rel, 1); the eager one then reads a missing owner column (Decode error)")]
+    #[sqlite()]
+    #[postgres()]
     fn eager_loading_one_object_after_a_lazy_load_reads_its_owner_column(t: &TestDb) -> orm_core::Result<()> {
         let mut db = session(t);
         seed(&mut db)?;
@@ -548,8 +548,8 @@ bug_tests! {
 
     /// A many-to-many declared on one side only: deleting an object of the undeclared side
     /// leaves it in the loaded collections that hold it.
-    #[sqlite(ignore = "BUG: deleting an object of the side that does not declare the many-to-many leaves it in the other side's loaded collections")]
-    #[postgres(ignore = "BUG: deleting an object of the side that does not declare the many-to-many leaves it in the other side's loaded collections")]
+    #[sqlite()]
+    #[postgres()]
     fn deleting_an_object_of_the_undeclared_side_leaves_collections(t: &TestDb) -> orm_core::Result<()> {
         let mut db = session(t);
         let d = db.add(Doc::new("d"));
@@ -566,8 +566,8 @@ bug_tests! {
     }
 
     /// The same with expunge.
-    #[sqlite(ignore = "BUG: expunging an object of the side that does not declare the many-to-many leaves it in the other side's loaded collections")]
-    #[postgres(ignore = "BUG: expunging an object of the side that does not declare the many-to-many leaves it in the other side's loaded collections")]
+    #[sqlite()]
+    #[postgres()]
     fn expunging_an_object_of_the_undeclared_side_leaves_collections(t: &TestDb) -> orm_core::Result<()> {
         let mut db = session(t);
         let d = db.add(Doc::new("d"));
@@ -584,8 +584,8 @@ bug_tests! {
     /// An object read again after an expunge is not in the other side's loaded collections
     /// (as documented), but its own loaded collection names them: deleting one of those
     /// leaves the deleted object in that collection.
-    #[sqlite(ignore = "BUG: a deleted object stays in a loaded collection that its own (stale) loaded collection does not name")]
-    #[postgres(ignore = "BUG: a deleted object stays in a loaded collection that its own (stale) loaded collection does not name")]
+    #[sqlite()]
+    #[postgres()]
     fn deleting_an_object_whose_collection_misses_a_holder(t: &TestDb) -> orm_core::Result<()> {
         let mut db = session(t);
         let ([a, _], [_, y, _]) = seed(&mut db)?;
@@ -602,8 +602,8 @@ bug_tests! {
     }
 
     /// A natural key edited on an object with links.
-    #[sqlite(ignore = "BUG: editing the natural key of a linked object fails every flush (the association table's foreign key is not updated)")]
-    #[postgres(ignore = "BUG: editing the natural key of a linked object fails every flush (the association table's foreign key is not updated)")]
+    #[sqlite()]
+    #[postgres()]
     fn editing_a_linked_natural_key(t: &TestDb) -> orm_core::Result<()> {
         let mut db = session(t);
         let en = db.add(Lang::new("en"));
@@ -948,30 +948,12 @@ mod ops {
                 }
             }
         }
-
-        /// Whether deleting or expunging `x` meets the known defect: a loaded collection holds
-        /// it while its own loaded collection of that relation does not hold the holder.
-        fn stale_holder(&self, x: usize) -> bool {
-            let o = &self.objs[x];
-            o.ends().iter().any(|&end| {
-                let Some(own) = &o.coll[end] else {
-                    return false;
-                };
-                self.objs.iter().enumerate().any(|(i, h)| {
-                    h.valid
-                        && h.kind == ends(o.rel())[1 - end]
-                        && h.coll[1 - end].as_ref().is_some_and(|c| c.contains(&x))
-                        && !own.contains(&i)
-                })
-            })
-        }
     }
 
     struct World<'t> {
         t: &'t TestDb,
         db: Session,
         m: Model,
-        avoid_known_bugs: bool,
         names: usize,
     }
 
@@ -1279,9 +1261,6 @@ mod ops {
                         .collect();
                     let all_valid =
                         self.m.objs[x].valid && to.iter().all(|&i| self.m.objs[i].valid);
-                    if self.avoid_known_bugs && all_valid && self.m.objs[x].doomed {
-                        return Ok(());
-                    }
                     let hs: Vec<H> = to.iter().map(|&i| self.m.objs[i].h).collect();
                     let xh = self.m.objs[x].h;
                     let res = self.call_set(xh, end, &hs);
@@ -1326,9 +1305,6 @@ mod ops {
                     let Some(x) = self.m.pick(xk, a) else {
                         return Ok(());
                     };
-                    if self.avoid_known_bugs && self.m.objs[x].doomed {
-                        return Ok(());
-                    }
                     let xh = self.m.objs[x].h;
                     let res = self.call_load(xh, end);
                     if !self.m.objs[x].valid {
@@ -1359,13 +1335,6 @@ mod ops {
                         return Ok(());
                     };
                     let o = &self.m.objs[x];
-                    if self.avoid_known_bugs
-                        && o.valid
-                        && o.coll.iter().any(Option::is_some)
-                        && !o.new
-                    {
-                        return Ok(());
-                    }
                     let res = match o.h {
                         H::P(h) => self.db.delete(h),
                         H::T(h) => self.db.delete(h),
@@ -1382,9 +1351,6 @@ mod ops {
                     let Some(x) = self.m.pick(KINDS[k], i) else {
                         return Ok(());
                     };
-                    if self.avoid_known_bugs && self.m.objs[x].valid && self.m.stale_holder(x) {
-                        return Ok(());
-                    }
                     let res = match self.m.objs[x].h {
                         H::P(h) => self.db.expunge(h),
                         H::T(h) => self.db.expunge(h),
@@ -1425,16 +1391,10 @@ mod ops {
                     }
                 }
                 Op::Flush => {
-                    if self.avoid_known_bugs && self.would_stale_delete() {
-                        return Ok(());
-                    }
                     let r = self.db.flush();
                     self.flush(r)?;
                 }
                 Op::Commit => {
-                    if self.avoid_known_bugs && self.would_stale_delete() {
-                        return Ok(());
-                    }
                     let fails = self.m.flush_fails();
                     let r = self.db.commit();
                     self.flush(r)?;
@@ -1515,13 +1475,6 @@ mod ops {
             Ok(())
         }
 
-        /// With the known defect avoided: a flush would delete an object held by a loaded
-        /// collection that its own loaded collection misses.
-        fn would_stale_delete(&self) -> bool {
-            (0..self.m.objs.len())
-                .any(|i| self.m.objs[i].valid && self.m.objs[i].doomed && self.m.stale_holder(i))
-        }
-
         /// The object a set or load read for row `key` (the newest handle of that key).
         fn find_read(&self, kind: Kind, key: i64) -> Result<H, String> {
             let h = match kind {
@@ -1534,20 +1487,8 @@ mod ops {
 
         /// An eager query of every `kind` with both levels.
         fn eager(&mut self, kind: Kind, autoflush: bool) -> Check {
-            if autoflush && self.avoid_known_bugs && self.would_stale_delete() {
-                return Ok(());
-            }
-            if !autoflush
-                && self.avoid_known_bugs
-                && self.m.objs.iter().any(|o| o.valid && o.doomed)
-            {
-                return Ok(());
-            }
             // The model after the autoflush, to count the keys each level reads.
             let fails = autoflush && self.m.flush_fails();
-            if self.avoid_known_bugs && !fails && self.one_key_level(kind, autoflush) {
-                return Ok(());
-            }
             let res: orm_core::Result<Vec<H>> = match kind {
                 Kind::Post => self
                     .db
@@ -1636,64 +1577,6 @@ mod ops {
             Ok(())
         }
 
-        /// Whether an eager query would read the links of exactly one object at a level
-        /// (the known defect of a cached statement).
-        fn one_key_level(&self, kind: Kind, autoflush: bool) -> bool {
-            let mut m = self.m.clone();
-            if autoflush {
-                // New objects' collections are loaded: their keys do not matter here.
-                let keys: BTreeMap<usize, i64> = (0..m.objs.len())
-                    .filter(|&i| m.objs[i].valid && m.objs[i].new && !m.objs[i].doomed)
-                    .map(|i| (i, -1 - i as i64))
-                    .collect();
-                m.flushed(&keys);
-            }
-            let (end1, end2) = match kind {
-                Kind::Post => (0, 1),
-                Kind::Tag => (1, 0),
-                Kind::Person => (0, 1),
-            };
-            let roots: Vec<Option<usize>> = m
-                .rows
-                .iter()
-                .filter(|r| r.0 == kind)
-                .map(|r| m.by_key(kind, r.1))
-                .collect();
-            // Rows not in the session are read into objects with nothing loaded.
-            let unloaded1 = roots
-                .iter()
-                .filter(|r| r.is_none_or(|x| m.objs[x].coll[end1].is_none()))
-                .count();
-            if unloaded1 == 1 {
-                return true;
-            }
-            // The second level: every object reached, known or not (counted by key).
-            let mut reached: BTreeSet<Partner> = BTreeSet::new();
-            for r in &roots {
-                match r {
-                    Some(x) if m.objs[*x].coll[end1].is_some() => {
-                        reached.extend(
-                            m.objs[*x].coll[end1]
-                                .clone()
-                                .unwrap()
-                                .into_iter()
-                                .map(Partner::Known),
-                        );
-                    }
-                    Some(x) => reached.extend(m.expected_load(*x, end1)),
-                    None => return true, // unknown: play safe
-                }
-            }
-            let unloaded2 = reached
-                .iter()
-                .filter(|p| match p {
-                    Partner::Known(i) => m.objs[*i].coll[end2].is_none() && !m.objs[*i].new,
-                    Partner::Row(_) => true,
-                })
-                .count();
-            unloaded2 == 1
-        }
-
         /// Every live object's loaded collections are the model's; dead objects are not
         /// in the session.
         fn check(&self) -> Check {
@@ -1745,7 +1628,7 @@ mod ops {
         }
     }
 
-    fn replay(t: &TestDb, ops: &[Op], avoid_known_bugs: bool) -> Check {
+    fn replay(t: &TestDb, ops: &[Op]) -> Check {
         let mut db = t.open();
         t.exec("DELETE FROM post_tags; DELETE FROM follows; DELETE FROM post; DELETE FROM tag; DELETE FROM person");
         // Three of each, a few links, committed.
@@ -1786,13 +1669,7 @@ mod ops {
         let db = t.open();
         m.committed_rows = m.rows.clone();
         m.committed_pairs = m.pairs.clone();
-        let mut w = World {
-            t,
-            db,
-            m,
-            avoid_known_bugs,
-            names: 0,
-        };
+        let mut w = World { t, db, m, names: 0 };
         w.check().map_err(|e| format!("after the seed: {e}"))?;
         w.check_table()?;
         for (i, &op) in ops.iter().enumerate() {
@@ -1808,14 +1685,12 @@ mod ops {
             .map_err(|e| format!("final rollback: {e}"))
     }
 
-    pub fn property(t: &TestDb, cases: u32, avoid_known_bugs: bool) -> Check {
+    pub fn property(t: &TestDb, cases: u32) -> Check {
         drop(session(t));
         let (mut runner, cases) = runner(cases);
         let started = std::time::Instant::now();
         let ops = proptest::collection::vec(op(), 1..=25);
-        let result = runner.run(&ops, |ops| {
-            replay(t, &ops, avoid_known_bugs).map_err(TestCaseError::fail)
-        });
+        let result = runner.run(&ops, |ops| replay(t, &ops).map_err(TestCaseError::fail));
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
@@ -1835,17 +1710,7 @@ mod ops {
 }
 
 backend_tests! {
-    /// Steps that would meet the defects of section 2 are skipped.
     fn random_sequences_of_links_agree_with_a_model(t: &TestDb) -> Result<(), String> {
-        ops::property(t, 64, true)
-    }
-}
-
-bug_tests! {
-    /// The same with nothing skipped.
-    #[sqlite(ignore = "BUG: finds the defects above (the cached statement of one-key eager loads first)")]
-    #[postgres(ignore = "BUG: finds the defects above (the cached statement of one-key eager loads first)")]
-    fn random_sequences_of_links_with_the_known_defects(t: &TestDb) -> Result<(), String> {
-        ops::property(t, 400, false)
+        ops::property(t, 96)
     }
 }

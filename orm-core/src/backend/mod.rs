@@ -166,8 +166,9 @@ pub(crate) enum SqlKey {
     DeleteWhereIn(usize, usize),
     /// A DELETE of one row by key and `#[version]`.
     DeleteVersioned,
-    /// The rows linked through many-to-many relation `.0` to this many rows.
-    JoinTargets(usize, usize),
+    /// The rows linked through many-to-many relation `.0` to this many rows, each row ending
+    /// with the key it is linked to or not (`.2`).
+    JoinTargets(usize, usize, bool),
     /// An INSERT of this many links of many-to-many relation `.0`.
     JoinInsert(usize, usize),
     /// A DELETE of this many links of many-to-many relation `.0`.

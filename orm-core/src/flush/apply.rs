@@ -50,14 +50,10 @@ pub(super) fn after_flush(
     }
     db.move_children(&moves, true);
     db.move_children(&leaving, false);
-    let linked: Vec<Row> = (0..db.stores.len())
-        .filter(|&si| {
-            let meta = db.stores[si].meta();
-            meta.relations.iter().any(|r| r.kind.is_many_to_many())
-        })
+    let deleted: Vec<Row> = (0..db.stores.len())
         .flat_map(|si| deletes.rows(si).iter().map(move |&slot| (si, slot)))
         .collect();
-    db.forget_links(&linked);
+    db.forget_links(&deleted);
     db.joins.clear();
     let session = db.id;
     for si in 0..db.stores.len() {

@@ -96,8 +96,8 @@ fn write(
         let (chunk, tail) = rest.split_at(n);
         params.clear();
         for &(a, b) in chunk {
-            params.push(key(r, a, insert));
-            params.push(key(r, b, insert));
+            params.push(key(r, a));
+            params.push(key(r, b));
         }
         let sql = if insert {
             conn.sql(join.meta, SqlKey::JoinInsert(t.rel, n), |d| {
@@ -123,14 +123,10 @@ fn chunk_len(n: usize) -> usize {
     }
 }
 
-/// The key of a row as the link names it: as written by this flush (`insert`), or as the
-/// database held it before.
-fn key<'a>(r: &Resolver<'a>, (si, slot): Row, insert: bool) -> ValueRef<'a> {
-    if insert {
-        r.column_value(si, slot, r.stores[si].meta().key)
-    } else {
-        r.stored_key(si, slot)
-    }
+/// The key of a row as the link names it: as this flush leaves it (the links run after the
+/// UPDATEs, and the table follows a changed key with `ON UPDATE CASCADE`).
+fn key<'a>(r: &Resolver<'a>, (si, slot): Row) -> ValueRef<'a> {
+    r.column_value(si, slot, r.stores[si].meta().key)
 }
 
 #[cfg(test)]

@@ -59,7 +59,8 @@ impl JoinTable {
     }
 
     /// `CREATE TABLE IF NOT EXISTS` with both keys `NOT NULL`, the pair as primary key, and a
-    /// foreign key to each end that deletes the links with the row.
+    /// foreign key to each end that deletes the links with the row and follows a changed
+    /// (natural) key.
     pub fn create(&self, d: &dyn Dialect) -> String {
         let mut out = String::from("CREATE TABLE IF NOT EXISTS ");
         d.quote(self.table, &mut out);
@@ -83,7 +84,7 @@ impl JoinTable {
             d.quote(meta.table, &mut out);
             out.push_str(" (");
             d.quote(meta.key_column().name, &mut out);
-            out.push_str(") ON DELETE CASCADE");
+            out.push_str(") ON DELETE CASCADE ON UPDATE CASCADE");
         }
         out.push(')');
         out
@@ -286,7 +287,7 @@ mod tests {
         let d = &crate::sql::Sqlite;
         assert_eq!(
             j.create(d),
-            "CREATE TABLE IF NOT EXISTS \"post_tags\" (\"post_id\" INTEGER NOT NULL, \"tag_id\" INTEGER NOT NULL, PRIMARY KEY (\"post_id\", \"tag_id\"), FOREIGN KEY (\"post_id\") REFERENCES \"post\" (\"id\") ON DELETE CASCADE, FOREIGN KEY (\"tag_id\") REFERENCES \"tag\" (\"id\") ON DELETE CASCADE)"
+            "CREATE TABLE IF NOT EXISTS \"post_tags\" (\"post_id\" INTEGER NOT NULL, \"tag_id\" INTEGER NOT NULL, PRIMARY KEY (\"post_id\", \"tag_id\"), FOREIGN KEY (\"post_id\") REFERENCES \"post\" (\"id\") ON DELETE CASCADE ON UPDATE CASCADE, FOREIGN KEY (\"tag_id\") REFERENCES \"tag\" (\"id\") ON DELETE CASCADE ON UPDATE CASCADE)"
         );
         assert_eq!(
             j.select_targets(&crate::sql::Postgres, 2, true),

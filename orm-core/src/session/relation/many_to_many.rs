@@ -219,9 +219,11 @@ impl Session {
         }
         let found = match self.stored_key(si, slot) {
             Some(key) => {
-                let sql = self.conn.sql(join.meta, SqlKey::JoinTargets(rel, 1), |d| {
-                    join.select_targets(d, 1, false)
-                });
+                let sql = self
+                    .conn
+                    .sql(join.meta, SqlKey::JoinTargets(rel, 1, false), |d| {
+                        join.select_targets(d, 1, false)
+                    });
                 self.load_slots(ti, &sql, &[key.as_ref()])?
             }
             None => Vec::new(),
@@ -350,9 +352,11 @@ impl Session {
     ) -> Result<()> {
         let params = crate::sql::padded_keys(keys);
         let n = params.len();
-        let sql = self.conn.sql(join.meta, SqlKey::JoinTargets(rel, n), |d| {
-            join.select_targets(d, n, true)
-        });
+        let sql = self
+            .conn
+            .sql(join.meta, SqlKey::JoinTargets(rel, n, true), |d| {
+                join.select_targets(d, n, true)
+            });
         let owner = join.target.columns.len();
         let meta = join.target;
         let (session, populating) = (self.id, self.populating);
@@ -390,59 +394,55 @@ impl Session {
         Ok(())
     }
 
-    /// Takes the objects `rows` (deleted by a flush, or expunged) out of the other sides'
-    /// loaded many-to-many collections, and drops their pending links. An object whose own
-    /// collection is loaded names the collections that hold it; for the others, the other
-    /// side's objects are looked through once per relation, whatever the number of rows.
+    /// Takes the objects `rows` (deleted by a flush, or expunged) out of every loaded
+    /// many-to-many collection that holds them, and drops their pending links. A collection
+    /// may hold an object whichever side declares the relationship, and the object's own
+    /// collection may be out of date (another program linked it), so the objects of each
+    /// model with a many-to-many to theirs are looked through: once per relationship,
+    /// whatever the number of rows.
     pub(crate) fn forget_links(&mut self, rows: &[Row]) {
-        let mut unloaded: HashMap<(usize, usize), HashSet<u32>> = HashMap::default();
+        if rows.is_empty() || self.joins.is_empty() && !self.has_many_to_many() {
+            return;
+        }
+        for changes in self.joins.values_mut() {
+            for &row in rows {
+                changes.forget(row);
+            }
+        }
+        let mut gone: HashMap<usize, HashSet<u32>> = HashMap::default();
         for &(si, slot) in rows {
-            let meta = self.stores[si].meta();
-            for rel in
-                (0..meta.relations.len()).filter(|&r| meta.relations[r].kind.is_many_to_many())
-            {
-                if let Some(j) = JoinTable::of(meta, rel) {
-                    if let Some(c) = self.joins.get_mut(j.table) {
-                        c.forget((si, slot));
-                    }
-                }
-                let (Some(ti), Some(inv)) =
-                    (self.links[si][rel].target, self.links[si][rel].inverse)
+            gone.entry(si).or_default().insert(slot);
+        }
+        for oi in 0..self.stores.len() {
+            let meta = self.stores[oi].meta();
+            for rel in 0..meta.relations.len() {
+                let target = self.links[oi][rel].target;
+                let Some(dead) = target
+                    .filter(|_| meta.relations[rel].kind.is_many_to_many())
+                    .and_then(|ti| gone.get(&ti))
                 else {
                     continue;
                 };
-                match self.stores[si]
-                    .collection(slot, rel)
-                    .and_then(|c| c.slots())
-                {
-                    Some(linked) => {
-                        for holder in linked {
-                            self.edit_collection((ti, holder), inv, slot, false);
+                for holder in 0..self.stores[oi].slot_count() as u32 {
+                    let holds = self.stores[oi]
+                        .collection(holder, rel)
+                        .and_then(|c| c.slots())
+                        .is_some_and(|slots| slots.iter().any(|s| dead.contains(s)));
+                    if holds {
+                        if let Some(c) = self.stores[oi].collection_mut(holder, rel) {
+                            c.remove_slots(dead);
                         }
                     }
-                    None => {
-                        unloaded.entry((si, rel)).or_default().insert(slot);
-                    }
                 }
             }
         }
-        for ((si, rel), gone) in unloaded {
-            let (Some(ti), Some(inv)) = (self.links[si][rel].target, self.links[si][rel].inverse)
-            else {
-                continue;
-            };
-            for holder in 0..self.stores[ti].slot_count() as u32 {
-                let holds = self.stores[ti]
-                    .collection(holder, inv)
-                    .and_then(|c| c.slots())
-                    .is_some_and(|slots| slots.iter().any(|s| gone.contains(s)));
-                if holds {
-                    if let Some(c) = self.stores[ti].collection_mut(holder, inv) {
-                        c.remove_slots(&gone);
-                    }
-                }
-            }
-        }
+    }
+
+    /// Whether any model of the session has a many-to-many relationship.
+    fn has_many_to_many(&self) -> bool {
+        self.stores
+            .iter()
+            .any(|s| s.meta().relations.iter().any(|r| r.kind.is_many_to_many()))
     }
 }
 
