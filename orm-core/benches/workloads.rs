@@ -3,13 +3,16 @@
 //! `cargo bench --bench workloads` runs every workload 15 times and prints medians;
 //! `cargo bench --bench workloads -- --quick` runs each once (W5 at 10× only), as CI does;
 //! `-- --profile w1 orm [n]` runs one side of one workload (n times), for callgrind or perf;
-//! `-- --w6` runs W6 alone, `-- --reads` W2 and W8 alone. With
+//! `-- --w6` runs W6 alone, `-- --w7` W7 alone, `-- --reads` W2 and W8 alone. With
 //! `ORM_TEST_POSTGRES_URL` set, W1-W4 also run on PostgreSQL against the `postgres` crate.
 //!
 //! Both sides use a database file in a fresh temporary directory, WAL, synchronous=NORMAL and
 //! foreign keys on (the settings `Session::open` uses). The raw side is what a competent user
 //! writes: `prepare_cached` statements in one transaction, one row per INSERT, reading back
 //! each user's id with `last_insert_rowid`.
+
+#[path = "workloads/w7.rs"]
+mod w7;
 
 use orm_core::prelude::*;
 use orm_core::{Connection, SqliteConnection};
@@ -685,6 +688,14 @@ fn main() {
         run_reads(rounds);
         return;
     }
+    if args.iter().any(|a| a == "--w7") {
+        // W7 alone, on both databases: `cargo bench --bench workloads -- --w7`.
+        w7::run_sqlite(rounds);
+        if let Ok(url) = std::env::var(POSTGRES_URL_VAR) {
+            pg::run_w7(&url, rounds);
+        }
+        return;
+    }
     if args.iter().any(|a| a == "--w6") {
         // W6 alone, on both databases: `cargo bench --bench workloads -- --w6`.
         compare(
@@ -752,6 +763,7 @@ fn run_sqlite(rounds: usize, quick: bool) {
         w6_orm,
     );
     run_w8(rounds);
+    w7::run_sqlite(rounds);
 
     println!("\nL1: `load` of one user's products in a session holding every user and product");
     for scale in [1, 10] {
@@ -1029,6 +1041,25 @@ mod pg {
         run_w8(admin, rounds);
     }
 
+    /// W7 on the server at `admin`, each round on fresh tables.
+    pub fn run_w7(admin: &str, rounds: usize) {
+        let fresh = || {
+            let t = PgDb::new(admin);
+            Session::connect(&t.url)
+                .unwrap()
+                .create_all::<(w7::Post, w7::Tag)>()
+                .unwrap();
+            t
+        };
+        let (mut raw, mut orm) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            raw.push(w7::pg_raw(&mut fresh().raw()));
+            let t = fresh();
+            orm.push(w7::orm(|| Session::connect(&t.url).unwrap()));
+        }
+        w7::report(&raw, &orm);
+    }
+
     /// W8 on the server at `admin`.
     fn run_w8(admin: &str, rounds: usize) {
         let t = PgDb::new(admin);
@@ -1081,6 +1112,7 @@ mod pg {
             || w6_orm(admin),
         );
         run_w8(admin, rounds);
+        run_w7(admin, rounds);
     }
 
     fn check_deleted(t: &PgDb) {
@@ -1414,6 +1446,15 @@ fn profile(args: &[String]) {
             ("w1u", "raw") => w1_raw_on(TempDb::unindexed(), USERS),
             ("w1u", _) => w1_orm_on(TempDb::unindexed(), USERS),
             ("w1", _) => w1_orm(USERS),
+            ("w7", "raw") => {
+                let (w, r) = w7::raw(&w7::sqlite_db());
+                w + r
+            }
+            ("w7", _) => {
+                let t = w7::sqlite_db();
+                let (w, r) = w7::orm(|| Session::open(&t.path).unwrap());
+                w + r
+            }
             ("w2", "raw") => w2_raw(&raw_connection(&filled.path)),
             ("w2", _) => w2_orm(&filled).run(orm_load),
             ("w3", "raw") => w3_raw(&filled, &keys),

@@ -97,7 +97,9 @@ pub(crate) fn load(
         RelationKind::HasMany | RelationKind::HasOne => {
             children(db, si, slots, node.rel, ti, whole)?
         }
-        RelationKind::ManyToMany { .. } => (db.load_linked_many(si, slots, node.rel)?, false),
+        RelationKind::ManyToMany { .. } => {
+            (db.load_linked_many(si, slots, node.rel, whole)?, false)
+        }
     };
     for n in &node.nested {
         load(db, ti, &found, n, whole)?;

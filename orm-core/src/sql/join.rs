@@ -90,15 +90,18 @@ impl JoinTable {
         out
     }
 
-    /// The index on the primary key's second column (the key serves lookups by the first).
+    /// The index on the primary key's second column then its first (the key serves lookups
+    /// by the first; this one those by the second, in the order of the other).
     pub fn create_index(&self, d: &dyn Dialect) -> String {
-        let [_, (second, _)] = self.ordered();
+        let [(first, _), (second, _)] = self.ordered();
         let mut out = String::from("CREATE INDEX IF NOT EXISTS ");
         d.quote(&index_name(self.table, second), &mut out);
         out.push_str(" ON ");
         d.quote(self.table, &mut out);
         out.push_str(" (");
         d.quote(second, &mut out);
+        out.push_str(", ");
+        d.quote(first, &mut out);
         out.push(')');
         out
     }
@@ -108,9 +111,10 @@ impl JoinTable {
         super::drop_table_named(d, self.table)
     }
 
-    /// The other side's rows linked to `keys` rows of this side (one parameter each), in the
-    /// order of their keys; with `owner`, each row ends with the key of the row of this side
-    /// it is linked to (a row linked to several comes once for each).
+    /// The other side's rows linked to `keys` rows of this side (one parameter each; every
+    /// row of this side if `keys` is 0), by this side's key then theirs; with `owner`, each
+    /// row ends with the key of the row of this side it is linked to (a row linked to
+    /// several comes once for each).
     pub fn select_targets(&self, d: &dyn Dialect, keys: usize, owner: bool) -> String {
         let target = self.target;
         let mut out = String::from("SELECT ");
@@ -136,9 +140,13 @@ impl JoinTable {
         d.quote(target.table, &mut out);
         out.push('.');
         d.quote(target.key_column().name, &mut out);
-        out.push_str(" WHERE ");
-        self.join_column(d, self.column, &mut out);
-        if keys == 1 {
+        if keys > 0 {
+            out.push_str(" WHERE ");
+            self.join_column(d, self.column, &mut out);
+        }
+        if keys == 0 {
+            // Every link.
+        } else if keys == 1 {
             out.push_str(" = ");
             d.placeholder(1, &mut out);
         } else {
@@ -151,10 +159,13 @@ impl JoinTable {
             }
             out.push(')');
         }
+        // The order of the table's primary key (or of the index on its second column, which
+        // holds the first too), so that no sort is needed: by owner, then by the other
+        // side's key.
         out.push_str(" ORDER BY ");
-        d.quote(target.table, &mut out);
-        out.push('.');
-        d.quote(target.key_column().name, &mut out);
+        self.join_column(d, self.column, &mut out);
+        out.push_str(", ");
+        self.join_column(d, self.target_column, &mut out);
         out
     }
 
@@ -291,7 +302,7 @@ mod tests {
         );
         assert_eq!(
             j.select_targets(&crate::sql::Postgres, 2, true),
-            "SELECT \"tag\".\"id\", \"tag\".\"label\", \"post_tags\".\"post_id\" FROM \"tag\" JOIN \"post_tags\" ON \"post_tags\".\"tag_id\" = \"tag\".\"id\" WHERE \"post_tags\".\"post_id\" IN ($1, $2) ORDER BY \"tag\".\"id\""
+            "SELECT \"tag\".\"id\", \"tag\".\"label\", \"post_tags\".\"post_id\" FROM \"tag\" JOIN \"post_tags\" ON \"post_tags\".\"tag_id\" = \"tag\".\"id\" WHERE \"post_tags\".\"post_id\" IN ($1, $2) ORDER BY \"post_tags\".\"post_id\", \"post_tags\".\"tag_id\""
         );
         assert_eq!(
             j.insert(d, 2),

@@ -283,11 +283,14 @@ impl Session {
     /// Loads many-to-many `rel` of the objects `slots` of store `si` whose collection is not
     /// loaded, in one query per 1,024 objects; returns the linked objects of all of them
     /// (store `ti`), each once.
+    /// With `whole`, `slots` are every row of their table, and every link is read (no list
+    /// of keys).
     pub(crate) fn load_linked_many(
         &mut self,
         si: usize,
         slots: &[u32],
         rel: usize,
+        whole: bool,
     ) -> Result<Vec<u32>> {
         let (join, ti, _) = self.join_of(si, rel)?;
         let mut keys: Vec<i64> = Vec::new();
@@ -311,8 +314,12 @@ impl Session {
             unloaded.push(slot);
         }
         let mut by_owner: HashMap<i64, Vec<u32>> = HashMap::default();
-        for chunk in keys.chunks(1024) {
-            self.read_linked(&join, rel, ti, chunk, &mut by_owner)?;
+        if whole && !keys.is_empty() {
+            self.read_linked(&join, rel, ti, &[], &mut by_owner)?;
+        } else {
+            for chunk in keys.chunks(1024) {
+                self.read_linked(&join, rel, ti, chunk, &mut by_owner)?;
+            }
         }
         let session = self.id;
         for slot in unloaded {
@@ -341,7 +348,8 @@ impl Session {
         Ok(out)
     }
 
-    /// Reads the rows of store `ti` linked to the rows of these `keys`, into `by_owner`.
+    /// Reads the rows of store `ti` linked to the rows of these `keys` (to every row if there
+    /// are none), into `by_owner`.
     fn read_linked(
         &mut self,
         join: &JoinTable,
@@ -350,7 +358,11 @@ impl Session {
         keys: &[i64],
         by_owner: &mut HashMap<i64, Vec<u32>>,
     ) -> Result<()> {
-        let params = crate::sql::padded_keys(keys);
+        let params = if keys.is_empty() {
+            Vec::new()
+        } else {
+            crate::sql::padded_keys(keys)
+        };
         let n = params.len();
         let sql = self
             .conn
