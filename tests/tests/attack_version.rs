@@ -939,10 +939,10 @@ backend_tests! {
 }
 
 bug_tests! {
-    /// A new object's version set by the program before its INSERT is written as it is: the
-    /// row starts at 42, not at 1 ("a value the program sets is not trusted").
-    #[sqlite(ignore = "BUG: the INSERT writes a #[version] the program set instead of 1")]
-    #[postgres(ignore = "BUG: the INSERT writes a #[version] the program set instead of 1")]
+    /// A new object's version set by the program before its INSERT was written as it was (the
+    /// row started at 42, not at 1); fixed: the INSERT writes 1 and the object holds it.
+    #[sqlite()]
+    #[postgres()]
     fn a_new_row_starts_at_one_whatever_the_program_set(t: &TestDb) -> orm_core::Result<()> {
         let mut db = session(t);
         let a = db.add(Owner::new("a"));

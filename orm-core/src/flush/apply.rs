@@ -145,6 +145,10 @@ fn apply(db: &mut Session, targets: &Targets, written: Option<&Written>, updates
                 KeyKind::Natural => None,
             };
             db.stores[si].apply_insert(slot, key, &fks);
+            if db.stores[si].meta().version.is_some() {
+                // What the INSERT wrote.
+                db.stores[si].set_version(slot, 1);
+            }
         }
     }
     for u in &updates.list {

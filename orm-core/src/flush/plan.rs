@@ -544,8 +544,19 @@ fn row_params<'a>(
     for (c, col) in meta.columns.iter().enumerate() {
         match col.relation {
             Some(rel) if deferred.contains(&(si, slot, rel)) => out.push(ValueRef::Null),
+            // A new row starts at version 1, whatever the program set.
+            _ if meta.version == Some(c) => out.push(first_version(r.column_value(si, slot, c))),
             _ => out.push(r.column_value(si, slot, c)),
         }
+    }
+}
+
+/// Version 1, of the integer type of `v`.
+fn first_version(v: ValueRef<'_>) -> ValueRef<'static> {
+    match v {
+        ValueRef::I32(_) => ValueRef::I32(1),
+        ValueRef::I16(_) => ValueRef::I16(1),
+        _ => ValueRef::I64(1),
     }
 }
 
