@@ -124,6 +124,16 @@ pub enum Error {
         /// The `#[belongs_to]` field.
         field: &'static str,
     },
+    /// An upsert cannot conflict on this column, or its objects cannot be written so.
+    #[error("cannot upsert `{model}` on `{field}`: {message}")]
+    Upsert {
+        /// The model.
+        model: &'static str,
+        /// The column's field.
+        field: &'static str,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// The integer value of an id was asked for before the flush that stores its object.
     #[error("the id of this `{model}` is pending: the object is not flushed yet; call `flush` or `commit` first")]
     PendingId {

@@ -243,6 +243,13 @@ pub(super) fn reserve_all(
     Ok(out)
 }
 
+/// `n` keys for new rows of store `si` written outside a flush (an upsert's), reserved as a
+/// flush reserves them.
+pub(crate) fn reserve_keys_for(db: &mut Session, si: usize, n: usize) -> Result<Vec<i64>> {
+    let read = read_max(db, si);
+    reserve_keys(&mut db.conn, &*db.stores[si], read, n, &HashSet::default())
+}
+
 /// The highest key of store `si`'s model read from the database: as a row's key, or as a
 /// parent key in a `belongs_to` column of any model.
 fn read_max(db: &Session, si: usize) -> Option<i64> {

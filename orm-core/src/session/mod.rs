@@ -4,6 +4,7 @@
 mod expunge;
 pub(crate) mod relation;
 pub mod store;
+mod upsert;
 
 use crate::backend::{Conn, Connection, LoggedStatement, SqlKey, SqliteConnection};
 use crate::error::{Error, Result};

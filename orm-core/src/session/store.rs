@@ -546,6 +546,12 @@ pub trait AnyStore: Any + Send {
     fn apply_update(&mut self, slot: u32);
     /// After a successful flush: the `#[version]` an UPDATE wrote (the object not marked).
     fn set_version(&mut self, slot: u32, version: i64);
+    /// Before a statement outside a flush changes an object's row (an upsert): its values
+    /// now, kept for `rollback` unless it has them already (or is discarded by it).
+    fn journal_row(&mut self, slot: u32);
+    /// An object read from a row a statement outside a flush wrote (an upsert): `rollback`
+    /// discards it.
+    fn mark_added(&mut self, slot: u32);
     /// The slots touched since the last call (see [`Store::touch`]), forgotten.
     fn take_touched(&mut self) -> Vec<u32>;
     /// The highest integer key read from the database.
@@ -724,6 +730,26 @@ impl<T: Model> AnyStore for Store<T> {
         if let Some(k) = Self::key_of(obj) {
             self.hold(&k);
             self.identity.insert(k, slot);
+        }
+    }
+    fn journal_row(&mut self, slot: u32) {
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let Some(obj) = s.obj.as_ref() else { return };
+        if s.since_commit || s.journaled || s.state != State::Persistent {
+            return;
+        }
+        s.journaled = true;
+        let snap = Self::take_snapshot(obj, State::Persistent);
+        self.journal.push((slot, snap));
+    }
+    fn mark_added(&mut self, slot: u32) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            if !s.since_commit {
+                s.since_commit = true;
+                self.added.push(slot);
+            }
         }
     }
     fn set_version(&mut self, slot: u32, version: i64) {

@@ -555,6 +555,47 @@ impl Delete {
     }
 }
 
+/// `INSERT .. VALUES .. ON CONFLICT (on) DO UPDATE SET .. RETURNING ..`: `rows` rows of
+/// every column of `meta`; a row that holds the same value of `on` as one of them takes its
+/// other columns instead (but the key; a `#[version]` goes up by one), and every row written
+/// comes back with every column.
+pub fn upsert(d: &dyn Dialect, meta: &'static ModelMeta, on: usize, rows: usize) -> String {
+    let mut out = Insert { meta, rows }.render(d).text;
+    let column = |c: usize, out: &mut String| d.quote(meta.columns[c].name, out);
+    out.push_str(" ON CONFLICT (");
+    column(on, &mut out);
+    out.push_str(") DO UPDATE SET ");
+    let set: Vec<usize> = (0..meta.columns.len())
+        .filter(|&c| c != meta.key && c != on)
+        .collect();
+    // Nothing else to set: the row is still "updated" to itself, so that it comes back.
+    let set = if set.is_empty() { vec![on] } else { set };
+    for (i, &c) in set.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        column(c, &mut out);
+        out.push_str(" = ");
+        if meta.version == Some(c) {
+            d.quote(meta.table, &mut out);
+            out.push('.');
+            column(c, &mut out);
+            out.push_str(" + 1");
+        } else {
+            out.push_str("excluded.");
+            column(c, &mut out);
+        }
+    }
+    out.push_str(" RETURNING ");
+    for c in 0..meta.columns.len() {
+        if c > 0 {
+            out.push_str(", ");
+        }
+        column(c, &mut out);
+    }
+    out
+}
+
 /// How many placeholders an `IN` list of `n` keys gets (the last key repeated): a power of
 /// two up to 1,024, then a multiple of 1,024, so that a model has a few dozen statement
 /// shapes and fewer than 1,024 keys are repeated past that.
