@@ -1,11 +1,13 @@
 //! The user/product story: products attached to a new user through either side of the
 //! relationship, a new user's id copied into a product before the flush, a user deleted with
-//! its products, and a query that loads every user with their products in two SELECTs.
+//! its products, a query that loads every user with their products in two SELECTs, and tags
+//! on products (many-to-many through an association table).
 //!
 //! Run with `cargo run --example relations` (a fresh SQLite file in the temp directory), or
 //! give a database URL or path, which `Session::connect` takes:
 //! `cargo run --example relations -- postgres://postgres@127.0.0.1/test` or `-- shop.db`.
-//! The example drops and recreates its `user` and `product` tables there.
+//! The example drops and recreates its `user`, `product`, `tag` and `product_tags` tables
+//! there.
 
 use orm_core::prelude::*;
 
@@ -28,6 +30,18 @@ pub struct Product {
     pub name: String,
     #[belongs_to(back_populates = "products")]
     pub user: Id<User>,
+    // Many-to-many: the rows of `product_tags` link products and tags.
+    #[has_many(through = "product_tags", back_populates = "products")]
+    pub tags: HasMany<Tag>,
+}
+
+#[derive(Model, Debug)]
+pub struct Tag {
+    #[key]
+    pub id: Id<Tag>,
+    pub label: String,
+    #[has_many(through = "product_tags", back_populates = "tags")]
+    pub products: HasMany<Product>,
 }
 
 impl Product {
@@ -68,8 +82,8 @@ fn main() -> orm_core::Result<()> {
 fn run(url: &str) -> orm_core::Result<()> {
     let mut db = Session::connect(url)?;
     println!("database: {url}");
-    db.drop_all::<(User, Product)>()?;
-    db.create_all::<(User, Product)>()?;
+    db.drop_all::<(User, Product, Tag)>()?;
+    db.create_all::<(User, Product, Tag)>()?;
     db.log_statements(true);
 
     println!("\n1. The parent set on the child: Product::new(\"A\", alice)");
@@ -127,20 +141,38 @@ fn run(url: &str) -> orm_core::Result<()> {
     db.commit()?;
     show(&mut db);
     assert!(!db.contains(kyle) && !db.contains(c) && !db.contains(d));
+    tags(&mut db, [a, e])?;
     query_with_eager_loading(url)
 }
 
-/// Step 5, in a fresh session: every user with their products in two SELECTs, then read
-/// without more SQL.
+/// Step 5: tags on products, linked from either side, in one flush with the new tags.
+fn tags(db: &mut Session, [a, e]: [Handle<Product>; 2]) -> orm_core::Result<()> {
+    println!("\n5. Tags: db.append(a, Product::tags, sale) and db.append(sale, Tag::products, e)");
+    let sale = db.add(Tag::new("sale"));
+    let new = db.add(Tag::new("new"));
+    db.append(a, Product::tags, sale)?;
+    db.append(a, Product::tags, new)?;
+    db.append(sale, Tag::products, e)?; // the other side: a.tags and e.tags follow
+    assert_eq!(db[sale].products, [a, e]);
+    assert_eq!(db[e].tags, [sale]);
+    db.commit()?;
+    show(db);
+    Ok(())
+}
+
+/// Step 6, in a fresh session: every user with their products and the products' tags in
+/// three SELECTs, then read without more SQL.
 fn query_with_eager_loading(url: &str) -> orm_core::Result<()> {
-    println!("\n5. A query with eager loading: every user with their products, 2 SELECTs");
+    println!(
+        "\n6. A query with eager loading: users, their products, the products' tags: 3 SELECTs"
+    );
     let mut fresh = Session::connect(url)?;
     fresh.log_statements(true);
     let users = fresh
         .query::<User>()
         .filter(User::name.ne("nobody"))
         .order_by(User::name)
-        .with(User::products)
+        .with(User::products.with(Product::tags))
         .all()?;
     for s in fresh.take_statements() {
         let params: Vec<String> = s.params.iter().map(|p| p.to_string()).collect();
@@ -150,14 +182,31 @@ fn query_with_eager_loading(url: &str) -> orm_core::Result<()> {
     for u in users {
         // Loaded by the query: no SQL here.
         for p in fresh.load(u, User::products)? {
-            names.push(format!("{} owns {}", fresh[u].name, fresh[p].name));
+            let tags: Vec<&str> = fresh[p]
+                .tags
+                .iter()
+                .map(|&t| fresh[t].label.as_str())
+                .collect();
+            names.push(format!(
+                "{} owns {} [{}]",
+                fresh[u].name,
+                fresh[p].name,
+                tags.join(", ")
+            ));
         }
     }
     assert!(fresh.take_statements().is_empty());
     for n in &names {
         println!("   {n}");
     }
-    assert_eq!(names, ["Alice owns A", "Alice owns B", "Dave owns E"]);
+    assert_eq!(
+        names,
+        [
+            "Alice owns A [sale, new]",
+            "Alice owns B []",
+            "Dave owns E [sale]"
+        ]
+    );
     let e_owner = fresh
         .query::<Product>()
         .filter(Product::name.eq("E"))
