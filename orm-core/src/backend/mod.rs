@@ -4,6 +4,8 @@
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
+#[cfg(feature = "postgres")]
+mod tls;
 mod transaction;
 
 #[cfg(feature = "postgres")]

@@ -26,12 +26,32 @@ pub struct PostgresConnection {
 impl PostgresConnection {
     /// Connects with a URL (`postgres://user@host:port/db?options=..`) or a `key=value`
     /// connection string.
+    ///
+    /// `sslmode=require`, `verify-ca` or `verify-full` (with `sslrootcert=path` naming the
+    /// root certificate) connect over TLS, with the `tls` feature.
     pub fn connect(url: &str) -> Result<Self> {
-        let client =
-            postgres::Client::connect(url, postgres::NoTls).map_err(|e| Error::Connect {
-                message: format!("{}: {e}", super::redact_password(url)),
-                source: Box::new(e),
-            })?;
+        let (plain, tls) = super::tls::split(url)?;
+        let client = match tls.mode {
+            None => {
+                postgres::Client::connect(&plain, postgres::NoTls).map_err(|e| Error::Connect {
+                    message: format!("{}: {e}", super::redact_password(&plain)),
+                    source: Box::new(e),
+                })?
+            }
+            #[cfg(feature = "tls")]
+            Some(mode) => super::tls::connect(&plain, mode, &tls)?,
+            #[cfg(not(feature = "tls"))]
+            Some(_) => {
+                let message = format!(
+                    "{}: the URL asks for TLS (sslmode), which needs orm-core's `tls` feature",
+                    super::redact_password(url)
+                );
+                return Err(Error::Connect {
+                    source: message.clone().into(),
+                    message,
+                });
+            }
+        };
         Ok(PostgresConnection {
             client,
             statements: HashMap::new(),
