@@ -76,6 +76,13 @@ pub enum Kind<'a> {
         /// `through = ".."`: a many-to-many through this association table.
         through: Option<Through>,
     },
+    /// A field whose attributes or type broke a rule (reported already): kept, so that the
+    /// rules across fields still see its name and column, but never expanded (an error
+    /// stops the expansion). `column`: whether it would have had one.
+    Invalid {
+        /// Whether the field would be stored in a column (not a `has_many`/`has_one`).
+        column: bool,
+    },
 }
 
 /// The association table of a many-to-many (`#[has_many(through = "..")]`).
@@ -91,7 +98,11 @@ pub struct Through {
 impl Field<'_> {
     /// Whether the field is stored in a column.
     pub fn is_column(&self) -> bool {
-        !matches!(self.kind, Kind::HasMany { .. })
+        match self.kind {
+            Kind::HasMany { .. } => false,
+            Kind::Invalid { column } => column,
+            _ => true,
+        }
     }
 
     /// Whether the field is a relationship.
@@ -205,6 +216,7 @@ impl<'a> Model<'a> {
             .table
             .as_ref()
             .map_or_else(|| input.ident.span(), LitStr::span);
+        // Every named field, those that break a rule included (as `Kind::Invalid`).
         let fields = fields
             .iter()
             .filter_map(|f| Field::from_syn(cx, f, &input.ident))
@@ -230,26 +242,28 @@ impl<'a> Field<'a> {
             attrs.has_many.is_some(),
             attrs.has_one.is_some(),
         ];
-        if kinds.iter().filter(|k| **k).count() > 1 {
+        let invalid = Kind::Invalid {
+            column: attrs.has_many.is_none() && attrs.has_one.is_none(),
+        };
+        let kind = if kinds.iter().filter(|k| **k).count() > 1 {
             cx.error_spanned_by(
                 ident,
                 "a field can be only one of `#[key]`, `#[belongs_to]`, `#[has_many]` and `#[has_one]`",
             );
-            return None;
-        }
-        let kind = if attrs.key.is_some() {
+            invalid
+        } else if attrs.key.is_some() {
             key_kind(cx, ty, model)
         } else if let Some(rel) = &attrs.belongs_to {
-            belongs_to_kind(cx, ty, rel)?
+            belongs_to_kind(cx, ty, rel).unwrap_or(invalid)
         } else if let Some((rel, one)) = attrs
             .has_many
             .as_ref()
             .map(|r| (r, false))
             .or(attrs.has_one.as_ref().map(|r| (r, true)))
         {
-            children_kind(cx, ty, &attrs, rel, (one, model))?
+            children_kind(cx, ty, &attrs, rel, (one, model)).unwrap_or(invalid)
         } else {
-            column_kind(cx, ty)?
+            column_kind(cx, ty).unwrap_or(invalid)
         };
         let column = match (&attrs.column_name, &kind) {
             (Some(lit), _) => lit.value(),

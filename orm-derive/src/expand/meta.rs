@@ -59,6 +59,8 @@ impl Entries {
                 self.has_many(model, f);
                 None
             }
+            // Never reaches the expansion: its error stops it.
+            Kind::Invalid { .. } => None,
         };
         self.relation_of.push(f.is_relation().then_some(rel_index));
         self.column_of

@@ -80,6 +80,8 @@ impl Arms {
                 self.collections.push(quote!(#r => &self.#name,));
                 self.collections_mut.push(quote!(#r => &mut self.#name,));
             }
+            // Never reaches the expansion: its error stops it.
+            Kind::Invalid { .. } => {}
         }
     }
 
