@@ -834,11 +834,11 @@ backend_tests! {
 }
 
 bug_tests! {
-    /// An explicitly set generated key written by an upsert is not noted as a flush notes
-    /// it, so on PostgreSQL the key sequence is not moved past it at commit: the next session
-    /// to add a row draws that key and its flush fails.
+    /// An explicitly set generated key written by an upsert was not noted as a flush notes
+    /// it, so on PostgreSQL the key sequence was not moved past it at commit and the next
+    /// session to add a row drew that key (fixed).
     #[sqlite()]
-    #[postgres(ignore = "BUG: an upsert's explicit key is not noted, the sequence is not moved at commit; the next session's add clashes")]
+    #[postgres()]
     fn an_explicit_key_written_by_an_upsert_is_not_drawn_again_by_another_session(t: &TestDb) -> orm_core::Result<()> {
         let mut db = session(t);
         let mut m = member("x@x", "X");

@@ -72,6 +72,15 @@ impl Session {
         let read = match self.run_upsert(meta, on, &rows) {
             Ok(read) => {
                 self.conn.end_flush(scope)?;
+                // Keys the program set: a key sequence moves past them at commit.
+                let explicit: Vec<i64> = objs
+                    .iter()
+                    .filter_map(|o| match o.key_id() {
+                        RawId::Stored(k) if meta.key_kind == KeyKind::Generated => Some(k),
+                        _ => None,
+                    })
+                    .collect();
+                self.stores[si].note_explicit_keys(&explicit);
                 read
             }
             Err(e) => {
