@@ -1,7 +1,7 @@
 //! Attacks on `Session::upsert` / `upsert_all`: targeted cases (identity map, rollback,
 //! failures in any statement, keys, relationships, hostile values) and a property test of
 //! random operation sequences against a model of the rows and of the session, on both
-//! backends. Tests that show a defect are `#[ignore = "BUG: .."]`.
+//! backends.
 
 use orm_core::prelude::*;
 use orm_core::Error;
