@@ -48,6 +48,24 @@ pub struct Person {
     pub followers: HasMany<Person>,
 }
 
+/// A speaker, keyed by name, with the languages (keyed by code) they speak.
+#[derive(Model, Debug)]
+pub struct Speaker {
+    #[key]
+    pub name: String,
+    #[has_many(through = "speaker_langs", back_populates = "speakers")]
+    pub langs: HasMany<Lang>,
+}
+
+/// A language, keyed by its code.
+#[derive(Model, Debug)]
+pub struct Lang {
+    #[key]
+    pub code: String,
+    #[has_many(through = "speaker_langs", back_populates = "langs")]
+    pub speakers: HasMany<Speaker>,
+}
+
 fn session(t: &TestDb) -> Session {
     let mut db = t.open();
     db.create_all::<(Post, Tag)>().expect("create tables");
@@ -359,6 +377,41 @@ backend_tests! {
         // One end missing from the set is refused before any SQL.
         let e = db.create_all::<(Post,)>().unwrap_err();
         assert!(e.to_string().contains("Tag"), "{e}");
+        Ok(())
+    }
+
+    fn text_keys_link_and_load_eagerly_in_one_query_per_level(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.open();
+        db.create_all::<(Speaker, Lang)>()?;
+        let langs: Vec<_> = ["de", "en", "fr"].iter().map(|&c| db.add(Lang::new(c))).collect();
+        for (i, name) in ["ana", "bo", "cy", "di"].iter().enumerate() {
+            let s = db.add(Speaker::new(*name));
+            db.append(s, Speaker::langs, langs[i % 3])?;
+            db.append(langs[(i + 1) % 3], Lang::speakers, s)?;
+        }
+        db.commit()?;
+        assert_eq!(t.count("SELECT COUNT(*) FROM speaker_langs"), 8);
+        let mut db = t.open();
+        db.log_statements(true);
+        let speakers = db
+            .query::<Speaker>()
+            .filter(Speaker::name.ne("nobody"))
+            .with(Speaker::langs.with(Lang::speakers))
+            .all()?;
+        assert_eq!(db.statements().len(), 3, "speakers, their languages, the languages' speakers");
+        let spoken: Vec<(String, Vec<String>)> = speakers
+            .iter()
+            .map(|&s| {
+                let codes = db[s].langs.iter().map(|&l| db[l].code.clone()).collect();
+                (db[s].name.clone(), codes)
+            })
+            .collect();
+        let want = [("ana", ["de", "en"]), ("bo", ["en", "fr"]), ("cy", ["de", "fr"]), ("di", ["de", "en"])];
+        for ((name, codes), (wn, wc)) in spoken.iter().zip(want) {
+            assert_eq!((name.as_str(), codes.as_slice()), (wn, &wc.map(String::from)[..]));
+        }
+        let de = db[speakers[0]].langs.as_slice()[0];
+        assert_eq!(db[de].speakers.len(), 3);
         Ok(())
     }
 }

@@ -7,10 +7,10 @@ use crate::backend::SqlKey;
 use crate::error::{Error, Result};
 use crate::id::RawId;
 use crate::model::{KeyKind, RelationKind};
-use crate::session::store::State;
+use crate::session::store::{KeyValue, State};
 use crate::session::Session;
 use crate::sql::JoinTable;
-use crate::value::{SqlType, Value, ValueRef};
+use crate::value::{Value, ValueRef};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// An object of the session: (store, slot).
@@ -293,27 +293,18 @@ impl Session {
         whole: bool,
     ) -> Result<Vec<u32>> {
         let (join, ti, _) = self.join_of(si, rel)?;
-        let mut keys: Vec<i64> = Vec::new();
+        let mut keys: Vec<Value> = Vec::new();
         let mut unloaded: Vec<u32> = Vec::new();
         for &slot in slots {
-            if self.stores[si]
+            let loaded = self.stores[si]
                 .collection(slot, rel)
-                .is_some_and(|c| c.is_loaded())
-            {
-                continue;
+                .is_some_and(|c| c.is_loaded());
+            if !loaded {
+                keys.extend(self.stored_key(si, slot));
+                unloaded.push(slot);
             }
-            match self.stored_key(si, slot) {
-                Some(Value::I64(k)) => keys.push(k),
-                Some(_) => {
-                    // A natural key that is not an integer: loaded on its own.
-                    self.load_linked(si, slot, rel)?;
-                    continue;
-                }
-                None => {}
-            }
-            unloaded.push(slot);
         }
-        let mut by_owner: HashMap<i64, Vec<u32>> = HashMap::default();
+        let mut by_owner: HashMap<KeyValue, Vec<u32>> = HashMap::default();
         if whole && !keys.is_empty() {
             self.read_linked(&join, rel, ti, &[], &mut by_owner)?;
         } else {
@@ -323,10 +314,11 @@ impl Session {
         }
         let session = self.id;
         for slot in unloaded {
-            let found = match self.stored_key(si, slot) {
-                Some(Value::I64(k)) => by_owner.remove(&k).unwrap_or_default(),
-                _ => Vec::new(),
-            };
+            let found = self
+                .stored_key(si, slot)
+                .and_then(|k| KeyValue::from_ref(k.as_ref()))
+                .and_then(|k| by_owner.remove(&k))
+                .unwrap_or_default();
             let linked = self.with_pending(&join, (si, slot), ti, found);
             if let Some(c) = self.stores[si].collection_mut(slot, rel) {
                 c.set_slots(session, &linked);
@@ -334,16 +326,13 @@ impl Session {
         }
         let mut seen = HashSet::default();
         let mut out = Vec::new();
+        let mut linked = Vec::new();
         for &slot in slots {
-            for o in self.stores[si]
-                .collection(slot, rel)
-                .and_then(|c| c.slots())
-                .unwrap_or_default()
-            {
-                if seen.insert(o) {
-                    out.push(o);
-                }
+            linked.clear();
+            if let Some(c) = self.stores[si].collection(slot, rel) {
+                c.append_slots(&mut linked);
             }
+            out.extend(linked.iter().copied().filter(|&o| seen.insert(o)));
         }
         Ok(out)
     }
@@ -355,13 +344,18 @@ impl Session {
         join: &JoinTable,
         rel: usize,
         ti: usize,
-        keys: &[i64],
-        by_owner: &mut HashMap<i64, Vec<u32>>,
+        keys: &[Value],
+        by_owner: &mut HashMap<KeyValue, Vec<u32>>,
     ) -> Result<()> {
-        let params = if keys.is_empty() {
-            Vec::new()
-        } else {
-            crate::sql::padded_keys(keys)
+        // The last key repeated up to a few statement shapes (see `sql::in_list_len`).
+        let params: Vec<ValueRef<'_>> = match keys.last() {
+            None => Vec::new(),
+            Some(last) => keys
+                .iter()
+                .chain(std::iter::repeat(last))
+                .take(crate::sql::in_list_len(keys.len()))
+                .map(Value::as_ref)
+                .collect(),
         };
         let n = params.len();
         let sql = self
@@ -370,6 +364,7 @@ impl Session {
                 join.select_targets(d, n, true)
             });
         let owner = join.target.columns.len();
+        let owner_type = join.meta.key_column().sql_type;
         let meta = join.target;
         let (session, populating) = (self.id, self.populating);
         if populating {
@@ -390,14 +385,14 @@ impl Session {
             } else {
                 store.load_row(row)?
             };
-            match row.value(owner, SqlType::I64) {
-                Ok(ValueRef::I64(k)) => {
+            match row.value(owner, owner_type).map(KeyValue::from_ref) {
+                Ok(Some(k)) => {
                     by_owner.entry(k).or_default().push(slot);
                     Ok(())
                 }
-                Ok(v) => Err(decode(
+                Ok(None) => Err(decode(
                     meta,
-                    format!("a key of the association table is {v:?}"),
+                    "a key of the association table is NULL".into(),
                 )),
                 Err(message) => Err(decode(meta, message)),
             }
