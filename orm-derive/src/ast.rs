@@ -149,7 +149,7 @@ pub fn generic_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
 
 /// `Self` or the model's own name (with any generic arguments: a generic model is reported
 /// once, by `check`, not again for its key).
-fn is_self_type(ty: &Type, ident: &Ident) -> bool {
+pub fn is_self_type(ty: &Type, ident: &Ident) -> bool {
     match ungroup(ty) {
         Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
             let seg = &p.path.segments[0];
@@ -173,7 +173,7 @@ fn first_generic_arg(ty: &Type) -> Option<&Type> {
     })
 }
 
-fn unraw(ident: &Ident) -> String {
+pub fn unraw(ident: &Ident) -> String {
     let s = ident.to_string();
     s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
 }
@@ -252,7 +252,7 @@ impl<'a> Field<'a> {
             );
             invalid
         } else if attrs.key.is_some() {
-            key_kind(cx, ty, model)
+            key_kind(ty)
         } else if let Some(rel) = &attrs.belongs_to {
             belongs_to_kind(cx, ty, rel).unwrap_or(invalid)
         } else if let Some((rel, one)) = attrs
@@ -261,7 +261,7 @@ impl<'a> Field<'a> {
             .map(|r| (r, false))
             .or(attrs.has_one.as_ref().map(|r| (r, true)))
         {
-            children_kind(cx, ty, &attrs, rel, (one, model)).unwrap_or(invalid)
+            children_kind(cx, ty, rel, (one, model)).unwrap_or(invalid)
         } else {
             column_kind(cx, ty).unwrap_or(invalid)
         };
@@ -270,7 +270,8 @@ impl<'a> Field<'a> {
             (None, Kind::BelongsTo { .. }) => name::foreign_key_column(&unraw(ident)),
             (None, _) => unraw(ident),
         };
-        let version = attrs.version.is_some() && version_ok(cx, &attrs, &kind, ty);
+        let version =
+            attrs.version.is_some() && matches!(kind, Kind::Column) && is_version_type(ty);
         Some(Field {
             original: field,
             ident,
@@ -285,48 +286,17 @@ impl<'a> Field<'a> {
     }
 }
 
-/// Whether a `#[version]` field can be one: a plain `i64` or `i32` column (an error otherwise).
-fn version_ok(cx: &mut Ctxt, attrs: &FieldAttrs<'_>, kind: &Kind<'_>, ty: &Type) -> bool {
-    let Some(attr) = attrs.version else {
-        return false;
-    };
-    if !matches!(kind, Kind::Column) {
-        cx.error_spanned_by(
-            attr,
-            "`#[version]` goes on a plain integer column, not on a key or a relationship; add a field `version: i64` for it",
-        );
-        return false;
-    }
-    let integer = matches!(ungroup(ty), Type::Path(p) if p.qself.is_none()
-        && (p.path.is_ident("i64") || p.path.is_ident("i32")));
-    if !integer {
-        cx.error_spanned_by(
-            ty,
-            "`#[version]` needs an `i64` (or `i32`) field: the flush writes its value plus one",
-        );
-    }
-    integer
+/// Whether `ty` is a type a `#[version]` can have: `i64` or `i32`.
+pub fn is_version_type(ty: &Type) -> bool {
+    matches!(ungroup(ty), Type::Path(p) if p.qself.is_none()
+        && (p.path.is_ident("i64") || p.path.is_ident("i32")))
 }
 
-/// The kind of a `#[key]` field of type `ty` on `model`: generated for an `Id` of the model
-/// itself, natural for any other column type (an `Option` is an error).
-fn key_kind<'a>(cx: &mut Ctxt, ty: &'a Type, model: &Ident) -> Kind<'a> {
-    if let Some(target) = generic_arg(ty, "Id") {
-        if !is_self_type(target, model) {
-            cx.error_spanned_by(
-                target,
-                format!("a generated key is an `Id` of its own model, not of `{}`; write `Id<Self>` (or `Id<{model}>`), or make this field a `#[belongs_to]` foreign key and add a key", quote::ToTokens::to_token_stream(target).to_string().replace(' ', "")),
-            );
-        }
-        Kind::Key { generated: true }
-    } else {
-        if generic_arg(ty, "Option").is_some() {
-            cx.error_spanned_by(
-                ty,
-                "a key cannot be `Option`; use `Id<Self>` for a key the database generates",
-            );
-        }
-        Kind::Key { generated: false }
+/// The kind of a `#[key]` field of type `ty`: generated for an `Id` (of the model itself:
+/// `check` says so otherwise), natural for any other column type.
+fn key_kind<'a>(ty: &Type) -> Kind<'a> {
+    Kind::Key {
+        generated: generic_arg(ty, "Id").is_some(),
     }
 }
 
@@ -351,30 +321,18 @@ fn column_kind<'a>(cx: &mut Ctxt, ty: &'a Type) -> Option<Kind<'a>> {
 }
 
 /// The kind of a `#[belongs_to]` field of type `ty`: `Id<Parent>` or `Option<Id<Parent>>`,
-/// with the `on_delete` and `post_update` a nullable key allows.
+/// with its `on_delete` and `post_update`.
 fn belongs_to_kind<'a>(cx: &mut Ctxt, ty: &'a Type, rel: &attr::RelAttr<'_>) -> Option<Kind<'a>> {
     let parent = match generic_arg(ty, "Option") {
         Some(inner) => generic_arg(inner, "Id"),
         None => generic_arg(ty, "Id"),
     };
     let nullable = generic_arg(ty, "Option").is_some();
-    let on_delete = match &rel.on_delete {
-        Some((lit, crate::attr::OnDelete::SetNull)) if !nullable => {
-            cx.error_spanned_by(
-                lit,
-                "`on_delete = \"set null\"` needs a nullable key; make the field `Option<Id<Parent>>`, or use \"cascade\" or \"restrict\"",
-            );
-            crate::attr::OnDelete::NoAction
-        }
-        Some((_, clause)) => *clause,
-        None => crate::attr::OnDelete::NoAction,
-    };
-    if let (Some(span), false) = (rel.post_update, nullable) {
-        cx.syn_error(syn::Error::new(
-            span,
-            "`post_update` needs a nullable key (the row is inserted with it `NULL`); make the field `Option<Id<Parent>>`",
-        ));
-    }
+    // What a key that is not nullable cannot have is `check`'s business.
+    let on_delete = rel
+        .on_delete
+        .as_ref()
+        .map_or(crate::attr::OnDelete::NoAction, |(_, clause)| *clause);
     match parent {
         Some(parent) => Some(Kind::BelongsTo {
             parent,
@@ -396,7 +354,6 @@ fn belongs_to_kind<'a>(cx: &mut Ctxt, ty: &'a Type, rel: &attr::RelAttr<'_>) -> 
 fn children_kind<'a>(
     cx: &mut Ctxt,
     ty: &'a Type,
-    attrs: &FieldAttrs<'_>,
     rel: &attr::RelAttr<'_>,
     (one, model): (bool, &Ident),
 ) -> Option<Kind<'a>> {
@@ -405,12 +362,6 @@ fn children_kind<'a>(
     } else {
         ("has_many", "HasMany")
     };
-    if attrs.column.is_some() {
-        cx.error_spanned_by(
-            attrs.column,
-            format!("a `#[{attr_name}]` field has no column; `#[column]` goes on the child's `#[belongs_to]` field"),
-        );
-    }
     let Some(child) = generic_arg(ty, type_name) else {
         let suggestion = match first_generic_arg(ty) {
             Some(child) => format!(
@@ -427,13 +378,7 @@ fn children_kind<'a>(
         );
         return None;
     };
-    let through = through(cx, rel, one, model, child);
-    if rel.back_populates.is_none() && !rel.refused && through.is_none() {
-        cx.error_spanned_by(
-            rel.original,
-            format!("`#[{attr_name}]` needs `back_populates = \"field\"` naming the child's `#[belongs_to]` field"),
-        );
-    }
+    let through = through(rel, model, child);
     Some(Kind::HasMany {
         child,
         back_populates: rel.back_populates.clone(),
@@ -448,43 +393,9 @@ fn children_kind<'a>(
 }
 
 /// The association table of a `#[has_many(through = "..")]` of `model` holding `other`s, with
-/// its two columns; `None` (and errors for the keys that need it) without `through`.
-fn through(
-    cx: &mut Ctxt,
-    rel: &attr::RelAttr<'_>,
-    one: bool,
-    model: &Ident,
-    other: &Type,
-) -> Option<Through> {
-    let Some(table) = rel.through.clone() else {
-        for lit in [&rel.foreign_key, &rel.target_foreign_key]
-            .into_iter()
-            .flatten()
-        {
-            cx.error_spanned_by(
-                lit,
-                "`foreign_key` and `target_foreign_key` name the columns of a many-to-many's association table; add `through = \"table\"`",
-            );
-        }
-        return None;
-    };
-    if one {
-        cx.error_spanned_by(
-            &table,
-            "a `#[has_one]` cannot go `through` an association table; use `#[has_many(through = \"..\")]` on a `HasMany<..>`",
-        );
-    }
-    let flags = [
-        (rel.cascade_delete, "cascade_delete"),
-        (rel.delete_orphans, "delete_orphans"),
-        (rel.passive_deletes, "passive_deletes"),
-    ];
-    for (_, flag) in flags.iter().filter(|(on, _)| *on) {
-        cx.error_spanned_by(
-            rel.original,
-            format!("`{flag}` does not apply to a many-to-many: deleting either end deletes its rows of the association table, never the other end; remove `{flag}`"),
-        );
-    }
+/// its two columns (their defaults `{model}_id` and `{other}_id`); `None` without `through`.
+fn through(rel: &attr::RelAttr<'_>, model: &Ident, other: &Type) -> Option<Through> {
+    let table = rel.through.clone()?;
     let default = |ty: &Type| format!("{}_id", name::snake_case(&model_type_name(ty, model)));
     let column = rel.foreign_key.as_ref().map_or_else(
         || format!("{}_id", name::snake_case(&model.to_string())),
@@ -494,12 +405,6 @@ fn through(
         .target_foreign_key
         .as_ref()
         .map_or_else(|| default(other), LitStr::value);
-    if column == target_column {
-        cx.error_spanned_by(
-            &table,
-            format!("both columns of association table `{}` would be `{column}`; name them with `foreign_key = \"..\"` (this model's) and `target_foreign_key = \"..\"` (the other model's)", table.value()),
-        );
-    }
     Some(Through {
         table,
         column,
