@@ -538,3 +538,21 @@ pub fn table(rows: &[&[&str]]) -> Vec<Vec<String>> {
         .map(|r| r.iter().map(|s| s.to_string()).collect())
         .collect()
 }
+
+/// A deterministic proptest runner of `cases` cases (or `$PROPTEST_CASES`), and that count:
+/// the same sequences every run, no persistence file.
+pub fn runner(cases: u32) -> (proptest::test_runner::TestRunner, u32) {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    let config = Config {
+        cases,
+        max_shrink_iters: 1000,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    (TestRunner::new_with_rng(config, rng), cases)
+}

@@ -748,23 +748,6 @@ backend_tests! {
 // 2. Random operation sequences against a model
 // ---------------------------------------------------------------------------------------
 
-/// A deterministic proptest runner of `cases` cases (or `$PROPTEST_CASES`), and that count.
-fn runner(cases: u32) -> (proptest::test_runner::TestRunner, u32) {
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    let config = Config {
-        cases,
-        max_shrink_iters: 1000,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
-    (TestRunner::new_with_rng(config, rng), cases)
-}
-
 mod ops {
     use super::*;
     use proptest::prelude::*;
