@@ -164,59 +164,22 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
     }
     let r = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("back_populates") {
-            let lit: LitStr = meta.value()?.parse()?;
-            if out.back_populates.is_some() {
-                return Err(meta.error("duplicate `back_populates`"));
-            }
-            if syn::parse_str::<syn::Ident>(&lit.value()).is_err() {
-                out.refused = true;
-                return Err(syn::Error::new(
-                    lit.span(),
-                    "`back_populates` must name a field of the other model",
-                ));
-            }
-            out.back_populates = Some(lit);
-            Ok(())
+            back_populates(&meta, &mut out)
         } else if has_many && meta.path.is_ident("cascade_delete") {
             flag(&meta, &mut out.cascade_delete, "cascade_delete")
         } else if has_many && meta.path.is_ident("delete_orphans") {
             flag(&meta, &mut out.delete_orphans, "delete_orphans")
         } else if has_many && meta.path.is_ident("passive_deletes") {
             flag(&meta, &mut out.passive_deletes, "passive_deletes")
-        } else if let (true, Some(slot)) = (has_many, name_slot(&meta, &mut out)) {
-            let lit: LitStr = meta.value()?.parse()?;
-            if slot.is_some() {
-                return Err(meta.error(format!(
-                    "duplicate `{}`",
-                    meta.path.get_ident().map_or(String::new(), |i| i.to_string())
-                )));
-            }
-            if lit.value().is_empty() {
-                // Reported here; no second error for what the name would have settled.
-                out.refused = true;
-                return Err(syn::Error::new(lit.span(), "the name is empty"));
-            }
-            *slot = Some(lit);
-            Ok(())
+        } else if has_many && name_slot(&meta, &mut out).is_some() {
+            table_or_column(&meta, &mut out)
         } else if !has_many && meta.path.is_ident("post_update") {
             let mut set = out.post_update.is_some();
             flag(&meta, &mut set, "post_update")?;
             out.post_update = Some(meta.path.span());
             Ok(())
         } else if !has_many && meta.path.is_ident("on_delete") {
-            let lit: LitStr = meta.value()?.parse()?;
-            if out.on_delete.is_some() {
-                return Err(meta.error("duplicate `on_delete`"));
-            }
-            let value = lit.value().to_ascii_lowercase();
-            let Some(&(_, clause)) = OnDelete::NAMES.iter().find(|(n, _)| *n == value) else {
-                return Err(syn::Error::new(
-                    lit.span(),
-                    "unknown `on_delete`; expected \"cascade\", \"set null\", \"restrict\" or \"no action\"",
-                ));
-            };
-            out.on_delete = Some((lit, clause));
-            Ok(())
+            on_delete(&meta, &mut out)
         } else {
             Err(meta.error(format!("unknown `{name}` attribute; expected {expected}")))
         }
@@ -225,6 +188,65 @@ fn rel_attr<'a>(cx: &mut Ctxt, attr: &'a Attribute, name: &str) -> RelAttr<'a> {
         cx.syn_error(e);
     }
     out
+}
+
+/// `back_populates = ".."`: a Rust identifier, given once.
+fn back_populates(meta: &syn::meta::ParseNestedMeta<'_>, out: &mut RelAttr<'_>) -> syn::Result<()> {
+    let lit: LitStr = meta.value()?.parse()?;
+    if out.back_populates.is_some() {
+        return Err(meta.error("duplicate `back_populates`"));
+    }
+    if syn::parse_str::<syn::Ident>(&lit.value()).is_err() {
+        out.refused = true;
+        return Err(syn::Error::new(
+            lit.span(),
+            "`back_populates` must name a field of the other model",
+        ));
+    }
+    out.back_populates = Some(lit);
+    Ok(())
+}
+
+/// `through`, `foreign_key` or `target_foreign_key = ".."` (`meta` is one): a name, given once.
+fn table_or_column(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    out: &mut RelAttr<'_>,
+) -> syn::Result<()> {
+    let lit: LitStr = meta.value()?.parse()?;
+    if name_slot(meta, out).is_some_and(|slot| slot.is_some()) {
+        return Err(meta.error(format!(
+            "duplicate `{}`",
+            meta.path
+                .get_ident()
+                .map_or(String::new(), |i| i.to_string())
+        )));
+    }
+    if lit.value().is_empty() {
+        // Reported here; no second error for what the name would have settled.
+        out.refused = true;
+        return Err(syn::Error::new(lit.span(), "the name is empty"));
+    }
+    if let Some(slot) = name_slot(meta, out) {
+        *slot = Some(lit);
+    }
+    Ok(())
+}
+
+/// `on_delete = ".."`: one of the clauses, given once.
+fn on_delete(meta: &syn::meta::ParseNestedMeta<'_>, out: &mut RelAttr<'_>) -> syn::Result<()> {
+    let lit: LitStr = meta.value()?.parse()?;
+    if out.on_delete.is_some() {
+        return Err(meta.error("duplicate `on_delete`"));
+    }
+    let value = lit.value().to_ascii_lowercase();
+    let Some(&(_, clause)) = OnDelete::NAMES.iter().find(|(n, _)| *n == value) else {
+        return Err(syn::Error::new(
+            lit.span(),
+            "unknown `on_delete`; expected \"cascade\", \"set null\", \"restrict\" or \"no action\"",
+        ));
+    };
+    out.on_delete = Some((lit, clause));
+    Ok(())
 }
 
 /// Where a `has_many` key that names a table or column (`through`, `foreign_key`,
@@ -255,27 +277,26 @@ fn flag(meta: &syn::meta::ParseNestedMeta<'_>, set: &mut bool, name: &str) -> sy
     Ok(())
 }
 
+/// A marker attribute without arguments (`#[key]`, `#[version]`), given once.
+fn marker<'a>(cx: &mut Ctxt, attr: &'a Attribute, slot: &mut Option<&'a Attribute>, name: &str) {
+    if !matches!(attr.meta, Meta::Path(_)) {
+        cx.error_spanned_by(attr, format!("`#[{name}]` takes no arguments"));
+    }
+    if slot.is_some() {
+        cx.error_spanned_by(attr, format!("duplicate `#[{name}]` on this field"));
+    }
+    *slot = Some(attr);
+}
+
 /// Parses one field's attributes.
 pub fn field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> FieldAttrs<'a> {
     let mut out = FieldAttrs::default();
     for attr in attrs {
         let path = attr.path();
         if path.is_ident("key") {
-            if !matches!(attr.meta, Meta::Path(_)) {
-                cx.error_spanned_by(attr, "`#[key]` takes no arguments");
-            }
-            if out.key.is_some() {
-                cx.error_spanned_by(attr, "duplicate `#[key]` on this field");
-            }
-            out.key = Some(attr);
+            marker(cx, attr, &mut out.key, "key");
         } else if path.is_ident("version") {
-            if !matches!(attr.meta, Meta::Path(_)) {
-                cx.error_spanned_by(attr, "`#[version]` takes no arguments");
-            }
-            if out.version.is_some() {
-                cx.error_spanned_by(attr, "duplicate `#[version]` on this field");
-            }
-            out.version = Some(attr);
+            marker(cx, attr, &mut out.version, "version");
         } else if path.is_ident("column") {
             if out.column.is_some() {
                 cx.error_spanned_by(attr, "duplicate `#[column]`; put every option in one");

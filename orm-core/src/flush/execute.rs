@@ -60,43 +60,64 @@ pub(super) fn run<'a>(
                 conn.execute(&text, params)?;
             }
             Statement::DeleteVersioned { meta, ref params } => {
-                let params = &plan.params[params.clone()];
-                let version = meta.version.expect("a versioned model");
-                let text = conn.sql(meta, SqlKey::DeleteVersioned, |d| {
-                    sql::Delete::versioned(meta, version).render(d).text
-                });
-                let deleted = conn.execute_many(&text, params, 2)?;
-                if let Some(i) = deleted.iter().position(|&n| n == 0) {
-                    return Err(stale(meta, params[2 * i]));
-                }
+                delete_versioned(conn, meta, &plan.params[params.clone()])?
             }
             Statement::Delete {
                 meta,
                 rows,
                 ref params,
-            } => {
-                let params = &plan.params[params.clone()];
-                let n = params.len();
-                let text = conn.sql(meta, SqlKey::Delete(n), |d| {
-                    sql::Delete::where_in(meta, meta.key, n).render(d).text
-                });
-                let deleted = conn.execute(&text, params)?;
-                if deleted != rows {
-                    let keys: Vec<String> = params[..rows]
-                        .iter()
-                        .take(10)
-                        .map(|k| k.into_owned().to_string())
-                        .collect();
-                    let more = if rows > 10 { ", .." } else { "" };
-                    return Err(Error::StaleData {
-                        model: meta.name,
-                        key: format!("one of {}{more}", keys.join(", ")),
-                    });
-                }
-            }
+            } => delete(conn, meta, rows, &plan.params[params.clone()])?,
         }
     }
     Ok(())
+}
+
+/// The DELETE of `rows` rows of `meta` by key (`params`: the keys, padded); it must delete
+/// them all.
+fn delete(
+    conn: &mut Conn,
+    meta: &'static ModelMeta,
+    rows: usize,
+    params: &[ValueRef<'_>],
+) -> Result<()> {
+    let n = params.len();
+    let text = conn.sql(meta, SqlKey::Delete(n), |d| {
+        sql::Delete::where_in(meta, meta.key, n).render(d).text
+    });
+    let deleted = conn.execute(&text, params)?;
+    if deleted != rows {
+        let keys: Vec<String> = params[..rows]
+            .iter()
+            .take(10)
+            .map(|k| k.into_owned().to_string())
+            .collect();
+        let more = if rows > 10 { ", .." } else { "" };
+        return Err(Error::StaleData {
+            model: meta.name,
+            key: format!("one of {}{more}", keys.join(", ")),
+        });
+    }
+    Ok(())
+}
+
+/// The DELETEs of rows of a model with a `#[version]`, by key and version (`params`: pairs);
+/// each must delete its row.
+fn delete_versioned(
+    conn: &mut Conn,
+    meta: &'static ModelMeta,
+    params: &[ValueRef<'_>],
+) -> Result<()> {
+    let Some(version) = meta.version else {
+        return Ok(());
+    };
+    let text = conn.sql(meta, SqlKey::DeleteVersioned, |d| {
+        sql::Delete::versioned(meta, version).render(d).text
+    });
+    let deleted = conn.execute_many(&text, params, 2)?;
+    match deleted.iter().position(|&n| n == 0) {
+        Some(i) => Err(stale(meta, params[2 * i])),
+        None => Ok(()),
+    }
 }
 
 /// The error for a statement on the row with this key that matched no row.

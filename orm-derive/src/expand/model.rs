@@ -122,6 +122,56 @@ fn generated_key(model: &Model<'_>) -> Option<TokenStream> {
     })
 }
 
+/// The `Model` methods on relationships, from their arms: foreign keys read and set,
+/// collections borrowed and borrowed mutably.
+fn relation_methods(
+    ident: &syn::Ident,
+    [fks, set_fks, collections, collections_mut]: [&[TokenStream]; 4],
+) -> TokenStream {
+    let p = private();
+    quote! {
+            fn foreign_key(&self, relation: usize) -> #p::RawId {
+                match relation {
+                    #(#fks)*
+                    _ => #p::RawId::Unset,
+                }
+            }
+
+            fn set_foreign_key(&mut self, relation: usize, id: #p::RawId) {
+                match relation {
+                    #(#set_fks)*
+                    _ => {}
+                }
+            }
+
+            fn collection(&self, relation: usize) -> &dyn #p::RawCollection {
+                match relation {
+                    #(#collections)*
+                    _ => #p::panic!("relation {} of `{}` is not a has_many", relation, stringify!(#ident)),
+                }
+            }
+
+            fn collection_mut(&mut self, relation: usize) -> &mut dyn #p::RawCollection {
+                match relation {
+                    #(#collections_mut)*
+                    _ => #p::panic!("relation {} of `{}` is not a has_many", relation, stringify!(#ident)),
+                }
+            }
+    }
+}
+
+/// `Model::set_version` for a model with a `#[version]`.
+fn set_version(model: &Model<'_>) -> Option<TokenStream> {
+    let f = model.fields.iter().find(|f| f.version)?;
+    let (name, ty) = (f.ident, f.ty);
+    // An `i32` version wraps after 2^31 updates of one row, as the database's would.
+    Some(quote! {
+        fn set_version(&mut self, version: i64) {
+            self.#name = version as #ty;
+        }
+    })
+}
+
 /// The `Model` impl of `model`.
 pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
     let p = private();
@@ -143,15 +193,9 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
         collections_mut,
     } = arms;
     let generated_key = generated_key(model);
-    let set_version = model.fields.iter().find(|f| f.version).map(|f| {
-        let (name, ty) = (f.ident, f.ty);
-        // An `i32` version wraps after 2^31 updates of one row, as the database's would.
-        quote! {
-            fn set_version(&mut self, version: i64) {
-                self.#name = version as #ty;
-            }
-        }
-    });
+    let set_version = set_version(model);
+    let relation_methods =
+        relation_methods(ident, [&fks, &set_fks, &collections, &collections_mut]);
     quote! {
         #[allow(unused_imports)]
         use #p::{NotAColumn as _, NotAForeignKey as _};
@@ -184,33 +228,7 @@ pub fn expand(model: &Model<'_>, meta: &Meta) -> TokenStream {
 
             #set_version
 
-            fn foreign_key(&self, relation: usize) -> #p::RawId {
-                match relation {
-                    #(#fks)*
-                    _ => #p::RawId::Unset,
-                }
-            }
-
-            fn set_foreign_key(&mut self, relation: usize, id: #p::RawId) {
-                match relation {
-                    #(#set_fks)*
-                    _ => {}
-                }
-            }
-
-            fn collection(&self, relation: usize) -> &dyn #p::RawCollection {
-                match relation {
-                    #(#collections)*
-                    _ => #p::panic!("relation {} of `{}` is not a has_many", relation, stringify!(#ident)),
-                }
-            }
-
-            fn collection_mut(&mut self, relation: usize) -> &mut dyn #p::RawCollection {
-                match relation {
-                    #(#collections_mut)*
-                    _ => #p::panic!("relation {} of `{}` is not a has_many", relation, stringify!(#ident)),
-                }
-            }
+            #relation_methods
         }
     }
 }
