@@ -40,19 +40,32 @@ pub fn creation_order(set: &[&'static ModelMeta]) -> Result<Vec<&'static ModelMe
     Ok(out)
 }
 
-/// The association tables of the many-to-many relationships of `models`, each once.
-pub(crate) fn join_tables(models: &[&'static ModelMeta]) -> Vec<crate::sql::JoinTable> {
+/// The association tables of the many-to-many relationships of `models`, each once; two
+/// relationships that name one table without being its two sides are an error.
+pub(crate) fn join_tables(models: &[&'static ModelMeta]) -> Result<Vec<crate::sql::JoinTable>> {
     let mut out: Vec<crate::sql::JoinTable> = Vec::new();
     for &m in models {
         for rel in 0..m.relations.len() {
-            if let Some(j) = crate::sql::JoinTable::of(m, rel) {
-                if !out.iter().any(|o| o.table == j.table) {
-                    out.push(j);
+            let Some(j) = crate::sql::JoinTable::of(m, rel) else {
+                continue;
+            };
+            match out.iter().find(|o| o.table == j.table) {
+                Some(o) if o.same_table(&j) => {}
+                Some(o) => {
+                    return Err(Error::Relationship {
+                        model: j.meta.name,
+                        field: j.field,
+                        message: format!(
+                            "its association table `{}` is already the table of `{}.{}`, with other columns or models; give each many-to-many its own table (or make them each other's `back_populates`, with the columns the other way round)",
+                            j.table, o.meta.name, o.field
+                        ),
+                    })
                 }
+                None => out.push(j),
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The differences between an association table and what its many-to-many needs.

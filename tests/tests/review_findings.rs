@@ -1,5 +1,5 @@
-//! Defects found reviewing many-to-many, `#[version]`, upsert and TLS: each test fails for
-//! the reason its `ignore` says (run with `--ignored` to see it fail).
+//! Defects found reviewing many-to-many, `#[version]`, upsert and TLS, each fixed; the doc
+//! comment of each test says what was wrong.
 
 use orm_core::prelude::*;
 use orm_tests::*;
@@ -54,8 +54,8 @@ bug_tests! {
     /// (`changes::with_version`), or in column order when the program also set the version
     /// field. With the version declared before the edited column, the second UPDATE reuses
     /// the first one's text with its parameters in the other order.
-    #[sqlite(ignore = "BUG: UPDATE text cached by column mask, reused with params in another order (flush/execute.rs update_sql + changes::with_version)")]
-    #[postgres(ignore = "BUG: UPDATE text cached by column mask, reused with params in another order (flush/execute.rs update_sql + changes::with_version)")]
+    #[sqlite()]
+    #[postgres()]
     fn versioned_update_reuses_a_cached_text_with_columns_in_another_order(t: &TestDb) -> orm_core::Result<()> {
         let mut db = t.open();
         db.create_all::<(Doc,)>()?;
@@ -80,8 +80,8 @@ bug_tests! {
     /// that `holds_children()` (now including many-to-many) as a has-many: it asks each
     /// linked object's `foreign_key(inverse)`, which is `Unset` for a many-to-many, so every
     /// linked object "leaves" the loaded collection.
-    #[sqlite(ignore = "BUG: natural key edit empties the loaded many-to-many collection (session/relation/sync.rs relink_children_of)")]
-    #[postgres(ignore = "BUG: natural key edit empties the loaded many-to-many collection (session/relation/sync.rs relink_children_of)")]
+    #[sqlite()]
+    #[postgres()]
     fn a_natural_key_edit_keeps_the_loaded_many_to_many_collection(t: &TestDb) -> orm_core::Result<()> {
         let mut db = t.open();
         db.create_all::<(Lang, Speaker)>()?;
@@ -103,7 +103,7 @@ bug_tests! {
     /// `sslmode=require&sslrootcert=<a CA that did not sign the server>` fails with
     /// "certificate verify failed"; the session connects without checking anything.
     #[sqlite()]
-    #[postgres(ignore = "BUG: sslmode=require with sslrootcert does not verify the certificate (backend/tls.rs client_config)")]
+    #[postgres()]
     fn require_with_a_root_certificate_checks_the_chain(t: &TestDb) -> orm_core::Result<()> {
         if t.backend() != Backend::Postgres {
             return Ok(());
@@ -123,7 +123,7 @@ bug_tests! {
     /// A `key=value` connection string is split on whitespace and joined with one space
     /// (`tls::split`), even without any TLS key: a quoted value with two spaces changes.
     #[sqlite()]
-    #[postgres(ignore = "BUG: quoted values of a key=value string are re-spaced (backend/tls.rs split)")]
+    #[postgres()]
     fn a_quoted_value_of_a_connection_string_is_kept(t: &TestDb) -> orm_core::Result<()> {
         if t.backend() != Backend::Postgres {
             return Ok(());
@@ -147,7 +147,7 @@ bug_tests! {
 
     /// The same split breaks a quoted `sslrootcert` path with a space in it.
     #[sqlite()]
-    #[postgres(ignore = "BUG: quoted sslrootcert with a space is cut at the space (backend/tls.rs split)")]
+    #[postgres()]
     fn a_quoted_sslrootcert_with_a_space(t: &TestDb) -> orm_core::Result<()> {
         if t.backend() != Backend::Postgres {
             return Ok(());
@@ -173,5 +173,43 @@ bug_tests! {
         let r = pg_session(&conn);
         let _ = std::fs::remove_dir_all(&dir);
         r.map(drop)
+    }
+}
+
+/// A model whose many-to-many names a table that another, unrelated, many-to-many has.
+#[derive(Model, Debug)]
+pub struct Shelf {
+    #[key]
+    pub id: Id<Shelf>,
+    #[has_many(through = "speaks")]
+    pub langs: HasMany<Lang>,
+}
+
+/// A model with a unique float.
+#[derive(Model, Debug)]
+pub struct Reading {
+    #[key]
+    pub id: Id<Reading>,
+    #[column(unique)]
+    pub value: f64,
+}
+
+backend_tests! {
+    /// Two unrelated many-to-many relationships naming one table were merged silently.
+    fn two_relationships_may_not_share_a_table_unless_they_are_its_two_sides(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.open();
+        db.create_all::<(Speaker, Lang)>()?;
+        let e = db.create_all::<(Speaker, Lang, Shelf)>().unwrap_err();
+        assert!(e.to_string().contains("already the table of"), "{e}");
+        Ok(())
+    }
+
+    /// An upsert on a float column said the object had no value in it.
+    fn a_float_column_is_refused_as_an_upsert_target_with_the_reason(t: &TestDb) -> orm_core::Result<()> {
+        let mut db = t.open();
+        db.create_all::<(Reading,)>()?;
+        let e = db.upsert(Reading::new(1.5), Reading::value).unwrap_err();
+        assert!(e.to_string().contains("float"), "{e}");
+        Ok(())
     }
 }

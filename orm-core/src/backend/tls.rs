@@ -38,50 +38,131 @@ pub(crate) fn split(url: &str) -> Result<(String, TlsParams)> {
         mode: None,
         root_cert: None,
     };
-    let mut take = |key: &str, value: &str| -> Result<bool> {
-        match key {
-            "sslmode" => {
-                params.mode = match value {
-                    "disable" | "allow" | "prefer" => None,
-                    "require" => Some(Mode::Require),
-                    "verify-ca" => Some(Mode::VerifyCa),
-                    "verify-full" => Some(Mode::VerifyFull),
-                    other => {
-                        return Err(connect_error(format!(
-                            "unknown sslmode `{other}`; expected disable, prefer, require, verify-ca or verify-full"
-                        )))
-                    }
-                };
-                Ok(true)
-            }
-            "sslrootcert" => {
-                params.root_cert = Some(value.to_owned());
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    };
     let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if !take(k, &percent_decode(v))? {
+            if !take(&mut params, k, &percent_decode(v))? {
                 kept.push(pair);
             }
         }
         join_url(base, &kept)
     } else {
-        let mut kept = Vec::new();
-        for pair in url.split_whitespace() {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if !take(k, v.trim_matches('\''))? {
-                kept.push(pair);
+        // The other pairs stay exactly as written (quoted values, their spaces).
+        let mut rest = String::with_capacity(url.len());
+        let mut at = 0;
+        for (range, key, value) in conninfo_pairs(url) {
+            if take(&mut params, key, &value)? {
+                rest.push_str(&url[at..range.start]);
+                at = range.end;
             }
         }
-        kept.join(" ")
+        rest.push_str(&url[at..]);
+        rest
     };
+    settle(&mut params)?;
     Ok((rest, params))
+}
+
+/// Notes `sslmode` or `sslrootcert` (true), or leaves a key to the driver (false).
+fn take(params: &mut TlsParams, key: &str, value: &str) -> Result<bool> {
+    match key {
+        "sslmode" => {
+            params.mode = match value {
+                "disable" | "allow" | "prefer" => None,
+                "require" => Some(Mode::Require),
+                "verify-ca" => Some(Mode::VerifyCa),
+                "verify-full" => Some(Mode::VerifyFull),
+                other => {
+                    return Err(connect_error(format!(
+                        "unknown sslmode `{other}`; expected disable, prefer, require, verify-ca or verify-full"
+                    )))
+                }
+            };
+            Ok(true)
+        }
+        "sslrootcert" => {
+            params.root_cert = Some(value.to_owned());
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// libpq's rules between the two keys: `require` with a root certificate checks the chain
+/// (`verify-ca`); `sslrootcert=system` means the public roots, with `verify-full` (the
+/// default then) and nothing weaker.
+fn settle(params: &mut TlsParams) -> Result<()> {
+    if params.root_cert.as_deref() == Some("system") {
+        params.root_cert = None;
+        match params.mode {
+            None | Some(Mode::VerifyFull) => params.mode = Some(Mode::VerifyFull),
+            Some(_) => {
+                return Err(connect_error(
+                    "sslrootcert=system needs sslmode=verify-full (or no sslmode)".to_owned(),
+                ))
+            }
+        }
+    } else if params.root_cert.is_some() && params.mode == Some(Mode::Require) {
+        params.mode = Some(Mode::VerifyCa);
+    }
+    Ok(())
+}
+
+/// The `key = value` pairs of a libpq connection string: where each is (spaces around it
+/// left out), its key, and its value (quotes and backslash escapes undone).
+fn conninfo_pairs(s: &str) -> Vec<(std::ops::Range<usize>, &str, String)> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_space = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    loop {
+        i = skip_space(i);
+        if i >= b.len() {
+            return out;
+        }
+        let start = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = &s[start..i];
+        i = skip_space(i);
+        if i < b.len() && b[i] == b'=' {
+            i = skip_space(i + 1);
+        }
+        let mut value = Vec::new();
+        if i < b.len() && b[i] == b'\'' {
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                }
+                value.push(b[i]);
+                i += 1;
+            }
+            i += 1;
+        } else {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                }
+                value.push(b[i]);
+                i += 1;
+            }
+        }
+        let end = i.min(b.len());
+        out.push((
+            start..end,
+            key,
+            String::from_utf8_lossy(&value).into_owned(),
+        ));
+    }
 }
 
 /// `base` with the query `pairs` (none: no `?`).
@@ -343,8 +424,21 @@ mod tests {
         let (rest, p) = split("host=h user=u sslmode=require").unwrap();
         assert_eq!(
             (rest.as_str(), p.mode),
-            ("host=h user=u", Some(Mode::Require))
+            ("host=h user=u ", Some(Mode::Require))
         );
+        // Other values stay as written; quoted ones are read whole.
+        let conninfo = "host=h application_name='a  b' sslrootcert = '/x y/ca.pem' sslmode=require";
+        let (rest, p) = split(conninfo).unwrap();
+        assert_eq!(rest, "host=h application_name='a  b'  ");
+        assert_eq!(p.root_cert.as_deref(), Some("/x y/ca.pem"));
+        assert_eq!(
+            p.mode,
+            Some(Mode::VerifyCa),
+            "require with a root checks the chain"
+        );
+        let (_, p) = split("postgres://h/db?sslrootcert=system").unwrap();
+        assert_eq!((p.mode, p.root_cert), (Some(Mode::VerifyFull), None));
+        assert!(split("postgres://h/db?sslrootcert=system&sslmode=require").is_err());
         assert!(split("postgres://h/db?sslmode=maybe").is_err());
     }
 }

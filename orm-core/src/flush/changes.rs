@@ -153,6 +153,9 @@ fn with_version(meta: &ModelMeta, columns: impl Iterator<Item = usize>) -> Vec<u
     if let Some(v) = meta.version {
         if !out.is_empty() && !out.contains(&v) {
             out.push(v);
+            // In column order, as every other list of changed columns: the UPDATE's text is
+            // cached by the set of columns, and bound in this order.
+            out.sort_unstable();
         }
     }
     out

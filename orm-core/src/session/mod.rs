@@ -154,7 +154,7 @@ impl Session {
                 self.conn.execute_batch(&fk)?;
             }
         }
-        for join in crate::schema::join_tables(&order) {
+        for join in crate::schema::join_tables(&order)? {
             self.conn.execute_batch(&join.create(d))?;
             self.conn.execute_batch(&join.create_index(d))?;
         }
@@ -176,7 +176,7 @@ impl Session {
             let table = self.describe_table(meta.table)?;
             crate::schema::differences(d, meta, table.as_ref(), &mut differences);
         }
-        for join in crate::schema::join_tables(metas) {
+        for join in crate::schema::join_tables(metas)? {
             let table = self.describe_table(join.table)?;
             crate::schema::join_differences(&join, table.as_ref(), &mut differences);
         }
@@ -242,7 +242,7 @@ impl Session {
                     self.conn.execute_batch(&fk)?;
                 }
             }
-            for join in crate::schema::join_tables(&order) {
+            for join in crate::schema::join_tables(&order)? {
                 self.conn.execute_batch(&join.drop(d))?;
             }
             for meta in order.iter().rev() {

@@ -265,6 +265,16 @@ fn check_values<T: Model>(objs: &[T], on: usize) -> Result<()> {
 
 /// The column an upsert conflicts on must be one a conflict can happen on.
 fn check_target(meta: &ModelMeta, on: usize) -> Result<()> {
+    if matches!(
+        meta.columns[on].sql_type,
+        crate::value::SqlType::F32 | crate::value::SqlType::F64
+    ) {
+        return Err(upsert_error(
+            meta,
+            on,
+            "a float column: floats are not compared exactly; upsert on a UNIQUE integer or text column",
+        ));
+    }
     let natural_key = on == meta.key && meta.key_kind == KeyKind::Natural;
     if natural_key || (on != meta.key && crate::sql::is_unique(meta, on)) {
         return Ok(());

@@ -18,6 +18,8 @@ pub struct JoinTable {
     pub meta: &'static ModelMeta,
     /// The other side's model.
     pub target: &'static ModelMeta,
+    /// The relationship's field on this side.
+    pub field: &'static str,
 }
 
 impl JoinTable {
@@ -38,7 +40,20 @@ impl JoinTable {
             target_column,
             meta,
             target: (r.target)(),
+            field: r.field,
         })
+    }
+
+    /// Whether `other` is this table seen from the same side or from the other one (two
+    /// relationships may share a table only so).
+    pub fn same_table(&self, other: &JoinTable) -> bool {
+        let same_side = self.meta.same(other.meta)
+            && self.target.same(other.target)
+            && (self.column, self.target_column) == (other.column, other.target_column);
+        let other_side = self.meta.same(other.target)
+            && self.target.same(other.meta)
+            && (self.column, self.target_column) == (other.target_column, other.column);
+        self.table == other.table && (same_side || other_side)
     }
 
     /// Whether this side's column comes first in the table's primary key (the columns in

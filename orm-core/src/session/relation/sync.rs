@@ -208,7 +208,9 @@ impl Session {
         for &(pi, ps) in parents {
             let meta = self.stores[pi].meta();
             for (rel, r) in meta.relations.iter().enumerate() {
-                if !r.kind.holds_children() {
+                // A many-to-many's objects hold no key naming this one: its links follow a
+                // changed key in the table (`ON UPDATE CASCADE`), the collection stays.
+                if !r.kind.holds_children() || r.kind.is_many_to_many() {
                     continue;
                 }
                 let link = self.links[pi][rel];
