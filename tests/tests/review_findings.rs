@@ -43,6 +43,18 @@ pub struct Probe {
 
 /// A session on PostgreSQL from a `key=value` connection string (`Session::connect` takes
 /// such a string for a SQLite path).
+/// `postgres://user@host[:port]/db` as a `key=value` connection string.
+fn conninfo(url: &str) -> String {
+    let rest = url
+        .trim_start_matches("postgres://")
+        .trim_start_matches("postgresql://");
+    let (user, rest) = rest.split_once('@').unwrap_or(("postgres", rest));
+    let (address, db_name) = rest.split_once('/').unwrap_or((rest, "postgres"));
+    let db_name = db_name.split('?').next().unwrap_or(db_name);
+    let (host, port) = address.split_once(':').unwrap_or((address, "5432"));
+    format!("host={host} port={port} user={user} dbname={db_name}")
+}
+
 fn pg_session(conn: &str) -> orm_core::Result<Session> {
     let c = orm_core::PostgresConnection::connect(conn)?;
     Ok(Session::with_connection(Box::new(c)))
@@ -132,10 +144,7 @@ bug_tests! {
             return Ok(());
         };
         // postgres://user@host/db as key=value.
-        let rest = admin.trim_start_matches("postgres://");
-        let (user, rest) = rest.split_once('@').unwrap();
-        let (host, db_name) = rest.split_once('/').unwrap();
-        let conn = format!("host={host} user={user} dbname={db_name} application_name='a  b'");
+        let conn = format!("{} application_name='a  b'", conninfo(&admin));
         let mut db = pg_session(&conn)?;
         let rows = db.query_sql::<Probe>(
             "SELECT 1::bigint AS id, current_setting('application_name') AS value",
@@ -163,11 +172,9 @@ bug_tests! {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("root ca.pem");
         std::fs::write(&path, pem).unwrap();
-        let rest = admin.trim_start_matches("postgres://");
-        let (user, rest) = rest.split_once('@').unwrap();
-        let (host, db_name) = rest.split_once('/').unwrap();
         let conn = format!(
-            "host={host} user={user} dbname={db_name} sslmode=verify-ca sslrootcert='{}'",
+            "{} sslmode=verify-ca sslrootcert='{}'",
+            conninfo(&admin),
             path.display()
         );
         let r = pg_session(&conn);
