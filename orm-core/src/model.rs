@@ -231,7 +231,7 @@ impl ModelMeta {
 }
 
 /// Whether two many-to-many relationships are the two sides of one association table.
-fn mirrored(a: RelationKind, b: RelationKind) -> bool {
+pub(crate) fn mirrored(a: RelationKind, b: RelationKind) -> bool {
     match (a, b) {
         (
             RelationKind::ManyToMany {

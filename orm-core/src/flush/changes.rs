@@ -4,7 +4,7 @@
 use super::deletes::Deletes;
 use crate::error::{Error, Result};
 use crate::id::RawId;
-use crate::model::{KeyKind, ModelMeta, RelationKind};
+use crate::model::{KeyKind, RelationKind};
 use crate::session::store::{AnyStore, KeyValue, State};
 use crate::session::Session;
 use crate::value::Value;
@@ -123,17 +123,30 @@ impl Updates {
     }
 
     /// Adds an update of `slot` of store `store` whose columns are those `columns` yields
-    /// (none: no update).
-    pub(super) fn push(&mut self, store: usize, slot: u32, columns: impl Iterator<Item = usize>) {
+    /// (none: no update), in column order, and the model's `#[version]` column (`version`)
+    /// among them if any other changed: the UPDATE writes it, whether or not the program
+    /// changed it. (Its text is cached by the set of columns and bound in this order.)
+    pub(super) fn push(
+        &mut self,
+        store: usize,
+        slot: u32,
+        columns: impl Iterator<Item = usize>,
+        version: Option<usize>,
+    ) {
         let start = self.columns.len();
         self.columns.extend(columns);
-        if self.columns.len() > start {
-            self.list.push(Update {
-                store,
-                slot,
-                columns: start..self.columns.len(),
-            });
+        if self.columns.len() == start {
+            return;
         }
+        if let Some(v) = version.filter(|v| !self.columns[start..].contains(v)) {
+            self.columns.push(v);
+            self.columns[start..].sort_unstable();
+        }
+        self.list.push(Update {
+            store,
+            slot,
+            columns: start..self.columns.len(),
+        });
     }
 
     /// The updates of store `si` that change its key column `key`.
@@ -146,21 +159,6 @@ impl Updates {
 
 /// The columns of each persistent object that differ from its snapshot (none of objects the
 /// flush deletes), and the foreign keys it sets to `NULL` because their parent goes.
-/// The changed `columns` of a row of `meta`, and its `#[version]` column if any changed (the
-/// UPDATE writes it, whether or not the program changed it).
-fn with_version(meta: &ModelMeta, columns: impl Iterator<Item = usize>) -> Vec<usize> {
-    let mut out: Vec<usize> = columns.collect();
-    if let Some(v) = meta.version {
-        if !out.is_empty() && !out.contains(&v) {
-            out.push(v);
-            // In column order, as every other list of changed columns: the UPDATE's text is
-            // cached by the set of columns, and bound in this order.
-            out.sort_unstable();
-        }
-    }
-    out
-}
-
 pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
     let mut out = Updates::default();
     for (si, store) in db.stores.iter().enumerate() {
@@ -189,11 +187,7 @@ pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
                         .is_none_or(|old| !old.as_ref().same_as(store.column(slot, c)))
                 }
             });
-            out.push(
-                si,
-                slot,
-                with_version(meta, changed.map(|(c, _)| c)).into_iter(),
-            );
+            out.push(si, slot, changed.map(|(c, _)| c), meta.version);
         }
     }
     // Keys set to NULL of objects not taken mutably (children read to be let go of).
@@ -212,11 +206,7 @@ pub(super) fn changed_columns(db: &Session, deletes: &Deletes) -> Updates {
             RelationKind::BelongsTo { column, .. } => Some(column),
             RelationKind::HasMany | RelationKind::HasOne | RelationKind::ManyToMany { .. } => None,
         });
-        out.push(
-            si,
-            slot,
-            with_version(db.stores[si].meta(), columns).into_iter(),
-        );
+        out.push(si, slot, columns, db.stores[si].meta().version);
     }
     out
 }

@@ -147,6 +147,15 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// Version 1, of the integer type of `v` (what a new row of a `#[version]` model gets).
+pub(crate) fn first_version(v: ValueRef<'_>) -> ValueRef<'static> {
+    match v {
+        ValueRef::I32(_) => ValueRef::I32(1),
+        ValueRef::I16(_) => ValueRef::I16(1),
+        _ => ValueRef::I64(1),
+    }
+}
+
 /// A version plus one, of the same integer type (wrapping as the column would).
 pub(super) fn bumped(v: ValueRef<'_>) -> ValueRef<'static> {
     match v {

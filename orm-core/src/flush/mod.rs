@@ -17,7 +17,7 @@ mod plan;
 use crate::error::Result;
 use crate::session::Session;
 
-pub(crate) use keys::{before_commit, reserve_keys_for};
+pub(crate) use keys::{before_commit, first_version, reserve_keys_for};
 
 /// A row of the session: (store, slot).
 type Row = (usize, u32);

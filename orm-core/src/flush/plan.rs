@@ -256,7 +256,7 @@ fn split_updates(
             .copied()
             .filter(|&c| is_late(r, u, c).is_none() && !taken(r, u, c))
             .collect();
-        early.push(u.store, u.slot, kept.into_iter());
+        early.push(u.store, u.slot, kept.into_iter(), None);
     }
     (Some(early), late)
 }
@@ -545,18 +545,11 @@ fn row_params<'a>(
         match col.relation {
             Some(rel) if deferred.contains(&(si, slot, rel)) => out.push(ValueRef::Null),
             // A new row starts at version 1, whatever the program set.
-            _ if meta.version == Some(c) => out.push(first_version(r.column_value(si, slot, c))),
+            _ if meta.version == Some(c) => {
+                out.push(super::keys::first_version(r.column_value(si, slot, c)))
+            }
             _ => out.push(r.column_value(si, slot, c)),
         }
-    }
-}
-
-/// Version 1, of the integer type of `v`.
-fn first_version(v: ValueRef<'_>) -> ValueRef<'static> {
-    match v {
-        ValueRef::I32(_) => ValueRef::I32(1),
-        ValueRef::I16(_) => ValueRef::I16(1),
-        _ => ValueRef::I64(1),
     }
 }
 

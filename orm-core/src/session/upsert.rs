@@ -103,7 +103,7 @@ impl Session {
             })
             .count();
         let si = self.store_index_or_create(meta);
-        let mut keys = self.reserve_upsert_keys(si, missing)?.into_iter();
+        let mut keys = crate::flush::reserve_keys_for(self, si, missing)?.into_iter();
         for obj in objs {
             let mut row = Vec::with_capacity(meta.columns.len());
             for (c, col) in meta.columns.iter().enumerate() {
@@ -115,7 +115,9 @@ impl Session {
                             _ => Value::I64(keys.next().expect("one reserved key per object")),
                         }
                     }
-                    None if meta.version == Some(c) => first_version(obj.column(c)),
+                    None if meta.version == Some(c) => {
+                        crate::flush::first_version(obj.column(c)).into_owned()
+                    }
                     None => obj.column(c).into_owned(),
                 });
             }
@@ -233,11 +235,6 @@ impl Session {
             })
             .collect()
     }
-
-    /// `n` keys for new rows of store `si`, as a flush reserves them.
-    fn reserve_upsert_keys(&mut self, si: usize, n: usize) -> Result<Vec<i64>> {
-        crate::flush::reserve_keys_for(self, si, n)
-    }
 }
 
 /// Every object has a value of `on`, and no two the same.
@@ -292,14 +289,5 @@ fn upsert_error(meta: &ModelMeta, on: usize, message: &str) -> Error {
         model: meta.name,
         field: meta.columns[on].field,
         message: message.to_owned(),
-    }
-}
-
-/// Version 1, of the integer type of `v`.
-fn first_version(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::I32(_) => Value::I32(1),
-        ValueRef::I16(_) => Value::I16(1),
-        _ => Value::I64(1),
     }
 }

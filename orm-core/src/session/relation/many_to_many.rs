@@ -6,7 +6,7 @@
 use crate::backend::SqlKey;
 use crate::error::{Error, Result};
 use crate::id::RawId;
-use crate::model::{KeyKind, RelationKind};
+use crate::model::KeyKind;
 use crate::session::store::{KeyValue, State};
 use crate::session::Session;
 use crate::sql::JoinTable;
@@ -115,8 +115,7 @@ impl Session {
         let inv = self.links[si][rel].inverse;
         if let Some(inv) = inv {
             let other = join.target.relations[inv].kind;
-            let mirrored = matches!(other, RelationKind::ManyToMany { table, column, target_column }
-                if table == join.table && column == join.target_column && target_column == join.column);
+            let mirrored = crate::model::mirrored(meta.relations[rel].kind, other);
             if !mirrored {
                 return Err(Error::Relationship {
                     model: meta.name,
